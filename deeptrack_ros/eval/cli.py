@@ -1,0 +1,287 @@
+"""The `deeptrack-eval` command: `otb`, `bag` and `otb2bag` (also `python -m deeptrack_ros.eval`).
+
+Bad input ends in one line on stderr, `deeptrack-eval: error: FILE[:LINE]: what`, and exit
+status 2 (argparse's own usage errors use 2 as well). Every command writes its results into a
+temporary sibling of its output (`DIR.partial-XXXXXXXX`) and renames it into place only when
+everything was written: an existing output is replaced only by a complete new one and a failed
+run leaves nothing that looks like a result (see `staging`).
+
+DeepTrack's configuration is the core's `TrackerConfig`: `--mode` picks the preset and each
+`--set KEY=VALUE` overrides one field through `TrackerConfig.from_mapping`, so an ablation
+needs no code (values: true/false, numbers, comma lists for tuples, else strings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Sequence as Seq
+from pathlib import Path
+from typing import Any
+
+from deeptrack_ros.eval.errors import EvalError
+
+PROG = 'deeptrack-eval'
+
+
+def main(argv: Seq[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except EvalError as exc:
+        message = ' '.join(str(exc).split())
+        print(f'{PROG}: error: {message}', file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f'{PROG}: interrupted; no output written', file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (kept separate so docs and tests can inspect it)."""
+    from deeptrack_ros.eval.trackers import TRACKER_NAMES
+
+    parser = argparse.ArgumentParser(
+        prog=PROG, description='Offline evaluation of DeepTrack and OpenCV peer trackers.')
+    sub = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
+
+    otb = sub.add_parser('otb', help='one-pass evaluation on OTB-format sequence folders',
+                         description='One-pass (OPE) evaluation on OTB-format folders '
+                         '(img/*.jpg + 1-based groundtruth_rect.txt).')
+    otb.add_argument('root', type=Path, metavar='ROOT',
+                     help='benchmark folder holding sequence folders (or one sequence folder)')
+    otb.add_argument('--sequences', metavar='A,B',
+                     help='sequence names (Jogging-1) or folder names (Jogging); default all')
+    otb.add_argument('--trackers', default='deeptrack,csrt,kcf,mil', metavar='A,B',
+                     help=f'trackers to compare, from {",".join(TRACKER_NAMES)} '
+                     '(default: %(default)s)')
+    _tracker_options(otb)
+    otb.add_argument('--out', type=Path, required=True, metavar='DIR', help='output folder')
+    otb.set_defaults(handler=run_otb)
+
+    bag = sub.add_parser('bag', help='replay a rosbag2 bag through a tracker',
+                         description='Replay every image of a rosbag2 bag (mcap or sqlite3) '
+                         'through the tracker and write a new bag with detections and status.')
+    bag.add_argument('bag', type=Path, metavar='BAG', help='rosbag2 folder or .mcap/.db3 file')
+    bag.add_argument('--image-topic', required=True, metavar='T',
+                     help='sensor_msgs/Image or CompressedImage topic')
+    init = bag.add_mutually_exclusive_group(required=True)
+    init.add_argument('--init-box', metavar='X,Y,W,H',
+                      help='initial box on the first image, 0-based pixels')
+    init.add_argument('--init-topic', metavar='T2',
+                      help='initialise from the first vision_msgs/Detection2D on this topic')
+    gt = bag.add_mutually_exclusive_group()
+    gt.add_argument('--gt-topic', metavar='T3',
+                    help='ground truth: Detection2D per image, matched by header stamp')
+    gt.add_argument('--gt-file', type=Path, metavar='F',
+                    help='ground truth: OTB-style text (1-based), one row per image in order')
+    bag.add_argument('--tracker', default='deeptrack', choices=TRACKER_NAMES,
+                     help='tracker to replay with (default: %(default)s)')
+    bag.add_argument('--storage', choices=('mcap', 'sqlite3'),
+                     help='storage of the output bag (default: the input\'s)')
+    bag.add_argument('--detection-topic', default='/deeptrack/detection', metavar='T',
+                     help='output Detection2D topic (default: %(default)s)')
+    bag.add_argument('--status-topic', default='/deeptrack/status', metavar='T',
+                     help='output TrackStatus topic (default: %(default)s)')
+    _tracker_options(bag)
+    bag.add_argument('--out', type=Path, required=True, metavar='DIR', help='output folder')
+    bag.set_defaults(handler=run_bag)
+
+    conv = sub.add_parser('otb2bag', help='convert an OTB sequence into a rosbag2 bag',
+                          description='Write an OTB sequence as a bag: rgb8 images on '
+                          '/camera/image_raw and Detection2D ground truth on /ground_truth.')
+    conv.add_argument('seq_dir', type=Path, metavar='SEQ_DIR', help='OTB sequence folder')
+    conv.add_argument('out_bag', type=Path, metavar='OUT_BAG', help='bag folder to create')
+    conv.add_argument('--storage', choices=('mcap', 'sqlite3'), default='mcap',
+                      help='storage format (default: %(default)s)')
+    conv.add_argument('--fps', type=float, default=30.0,
+                      help='frame rate of the header stamps (default: %(default)s)')
+    conv.add_argument('--target', type=int, metavar='N',
+                      help='target N of a multi-target folder (groundtruth_rect.N.txt); '
+                      'default: the first')
+    conv.add_argument('--quiet', action='store_true', help='no progress bar')
+    conv.set_defaults(handler=run_otb2bag)
+    return parser
+
+
+def _tracker_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by the commands that run trackers."""
+    parser.add_argument('--device', default='auto', choices=('auto', 'cpu', 'cuda'),
+                        help='DeepTrack device (default: %(default)s)')
+    parser.add_argument('--seed', type=int, default=None,
+                        help='DeepTrack random seed (default: none)')
+    parser.add_argument('--mode', default='paper', choices=('paper', 'best'),
+                        help='DeepTrack configuration preset (default: %(default)s)')
+    parser.add_argument('--set', dest='overrides', action='append', default=[],
+                        metavar='KEY=VALUE',
+                        help='override one TrackerConfig field (repeatable)')
+    parser.add_argument('--quiet', action='store_true', help='no progress bar')
+
+
+# --- value parsing --------------------------------------------------------------------------
+
+def parse_box(text: str, option: str = '--init-box') -> tuple[float, float, float, float]:
+    """'X,Y,W,H' (commas or spaces) to a box of finite floats."""
+    parts = [p for p in text.replace(',', ' ').split() if p]
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        raise EvalError(f'{option}: expected X,Y,W,H numbers, got {text!r}') from None
+    if len(values) != 4 or not all(math.isfinite(v) for v in values):
+        raise EvalError(f'{option}: expected four finite numbers X,Y,W,H, got {text!r}')
+    return values  # type: ignore[return-value]
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """`--set KEY=VALUE` items to a mapping for `TrackerConfig.from_mapping`."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition('=')
+        key = key.strip()
+        if not sep or not key:
+            raise EvalError(f'--set: expected KEY=VALUE, got {item!r}')
+        if key == 'mode':
+            raise EvalError('--set: use --mode to choose the preset')
+        out[key] = parse_value(value.strip())
+    return out
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value: bool, int, float, a comma list (tuple fields) or a string."""
+    if ',' in text:
+        return [parse_value(part.strip()) for part in text.split(',') if part.strip()]
+    lowered = text.lower()
+    if lowered in ('true', 'false'):
+        return lowered == 'true'
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _specs(names: list[str], args: argparse.Namespace) -> list[Any]:
+    """One TrackerSpec per name; DeepTrack's config is built (and validated) up front."""
+    from deeptrack_ros.eval.trackers import TrackerSpec, deeptrack_config
+
+    overrides = parse_overrides(args.overrides)
+    config = None
+    if 'deeptrack' in names:
+        config = deeptrack_config(args.mode, overrides)
+    elif overrides:
+        raise EvalError('--set applies to deeptrack, which is not among the trackers')
+    return [TrackerSpec(n, config, args.device, args.seed) for n in names]
+
+
+# --- commands -------------------------------------------------------------------------------
+
+def run_otb(args: argparse.Namespace) -> int:
+    """`otb`: every tracker on every sequence, then summary, CSVs, plots and the table."""
+    from deeptrack_ros.eval.metrics import score_sequence
+    from deeptrack_ros.eval.progress import Progress
+    from deeptrack_ros.eval.report import (Evaluation, format_table, plot_curves,
+                                           write_frames_csv, write_summary)
+    from deeptrack_ros.eval.runner import run_sequence
+    from deeptrack_ros.eval.sequences import discover
+    from deeptrack_ros.eval.staging import staged_dir
+    from deeptrack_ros.eval.trackers import parse_tracker_list
+
+    names = parse_tracker_list(args.trackers)
+    wanted = [s.strip() for s in args.sequences.split(',') if s.strip()] \
+        if args.sequences else None
+    sequences = discover(args.root, wanted)
+    specs = _specs(names, args)
+    progress = Progress(enabled=not args.quiet)
+    evaluation = Evaluation(device='cpu', seed=args.seed)
+    with staged_dir(args.out) as staging:
+        for spec in specs:
+            for sequence in sequences:
+                tracker = spec.build()
+                if spec.name == 'deeptrack':
+                    evaluation.device = tracker.device
+                run = run_sequence(tracker, sequence, progress)
+                evaluation.add(spec.name, sequence.name,
+                               score_sequence(run.boxes, sequence.groundtruth), run)
+                write_frames_csv(staging / spec.name / f'{sequence.name}.csv', run)
+        write_summary(staging / 'summary.json', evaluation)
+        plot_curves(staging, evaluation)
+    progress.message(f'wrote {args.out}')
+    print(format_table(evaluation))
+    return 0
+
+
+def run_bag(args: argparse.Namespace) -> int:
+    """`bag`: replay a bag, write the new bag, the CSV and (with ground truth) the metrics."""
+    from deeptrack_ros.eval import rosmsgs
+    from deeptrack_ros.eval.progress import Progress
+    from deeptrack_ros.eval.replay import ReplayRequest, replay
+    from deeptrack_ros.eval.report import format_table, plot_curves, write_summary
+    from deeptrack_ros.eval.staging import staged_dir
+
+    request = ReplayRequest(
+        bag=args.bag, image_topic=args.image_topic,
+        init_box=parse_box(args.init_box) if args.init_box else None,
+        init_topic=args.init_topic, gt_topic=args.gt_topic, gt_file=args.gt_file,
+        storage=args.storage, detection_topic=args.detection_topic,
+        status_topic=args.status_topic)
+    if not args.bag.exists():
+        raise EvalError(f'{args.bag}: no such bag')
+    if args.gt_file is not None and not args.gt_file.is_file():
+        raise EvalError(f'{args.gt_file}: no such ground-truth file')
+    spec = _specs([args.tracker], args)[0]
+    progress = Progress(enabled=not args.quiet)
+    with staged_dir(args.out) as staging:
+        tracker = spec.build()
+        outcome = replay(request, tracker, staging, args.seed, progress)
+        if outcome.evaluation is not None:
+            write_summary(staging / 'summary.json', outcome.evaluation)
+            plot_curves(staging, outcome.evaluation)
+    status = '' if rosmsgs.has_status_type() else \
+        ' (TrackStatus.msg not found: detections only)'
+    progress.message(f'wrote {args.out}: {outcome.images} images, {outcome.detections} '
+                     f'detections, {outcome.statuses} status messages{status}')
+    if outcome.evaluation is not None:
+        print(format_table(outcome.evaluation))
+    else:
+        print(f'{outcome.run.tracker}: {len(outcome.run.records)} frames, '
+              f'{outcome.run.fps:.1f} fps (no ground truth, no metrics)')
+    return 0
+
+
+def run_otb2bag(args: argparse.Namespace) -> int:
+    """`otb2bag`: one OTB sequence (one target) to a bag."""
+    from deeptrack_ros.eval.bags import otb_to_bag
+    from deeptrack_ros.eval.progress import Progress
+    from deeptrack_ros.eval.sequences import load_folder
+    from deeptrack_ros.eval.staging import staged_path
+
+    if not args.seq_dir.is_dir():
+        raise EvalError(f'{args.seq_dir}: no such folder')
+    sequences = load_folder(args.seq_dir)
+    if args.target is None:
+        sequence = sequences[0]
+    else:
+        name = f'{args.seq_dir.name}-{args.target}'
+        matches = [s for s in sequences if s.name == name]
+        if not matches and args.target == 1 and len(sequences) == 1 \
+                and sequences[0].source.name == 'groundtruth_rect.txt':
+            matches = sequences  # a single-target folder: its only target is target 1
+        if not matches:
+            raise EvalError(f'{args.seq_dir}: no groundtruth_rect.{args.target}.txt')
+        sequence = matches[0]
+    progress = Progress(enabled=not args.quiet)
+    progress.start(f'otb2bag {sequence.name}', len(sequence))
+    with staged_path(args.out_bag) as target:
+        count = otb_to_bag(list(sequence.frames), sequence.groundtruth, target, args.storage,
+                           args.fps, progress)
+    progress.finish()
+    print(f'{sequence.name}: {count} frames -> {args.out_bag} ({args.storage})')
+    return 0
+
+
+if __name__ == '__main__':  # pragma: no cover
+    sys.exit(main())
