@@ -1,0 +1,39 @@
+# deeptrack_ros: set up, test and demo from a bare checkout (no ROS distribution needed).
+#
+#   make setup   create .venv (ROS 2 Kilted from PyPI wheels, torch CPU) and build the package
+#   make test    setup, then the whole test suite against real rclpy and Fast DDS
+#   make demo    setup, then the demo (DEMO_ARGS='...' passes arguments)
+#   make clean   remove .venv and build/ (the next setup starts from scratch)
+
+SHELL := /bin/bash
+VENV := $(CURDIR)/.venv
+PYTHON := $(VENV)/bin/python
+
+# Keep every DDS participant started from here on this machine: discovery on localhost only,
+# and transports limited to shared memory plus loopback UDP (the profile also carries large
+# images reliably with best-effort QoS). test/conftest.py adds a random ROS_DOMAIN_ID per run.
+export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
+export FASTDDS_DEFAULT_PROFILES_FILE := $(CURDIR)/config/fastdds_loopback.xml
+export RMW_IMPLEMENTATION := rmw_fastrtps_cpp
+# ament_index (package share folders) looks here; the venv is the install prefix.
+export AMENT_PREFIX_PATH := $(VENV)
+# Inherited from some other bootstrapped Python, this marker would stop the venv's ROS wheels
+# from setting LD_LIBRARY_PATH, and rclpy would not load.
+unexport _ROS_WHEELS_BOOTSTRAP_COMPLETE
+
+PYTEST_FLAGS ?= -q -ra -p no:cacheprovider --timeout=600 --durations=10
+DEMO_ARGS ?=
+
+.PHONY: setup test demo clean
+
+setup:
+	bash tools/setup_env.sh
+
+test: setup
+	$(PYTHON) -m pytest test $(PYTEST_FLAGS)
+
+demo: setup
+	$(VENV)/bin/deeptrack-demo $(DEMO_ARGS)
+
+clean:
+	rm -rf .venv build deeptrack_ros.egg-info
