@@ -35,6 +35,8 @@ DETECTION_TOPIC = '/deeptrack/detection'
 STATUS_TOPIC = '/deeptrack/status'
 OUTPUT_BAG = 'bag'
 """Name of the output bag folder inside --out."""
+TRACK_ID = '1'
+"""Detection2D.id and TrackStatus.track_id: replay follows one target."""
 
 
 @dataclass(frozen=True)
@@ -126,8 +128,9 @@ def replay(request: ReplayRequest, tracker: Tracker, out_dir: Path, seed: int | 
                              _detection(item.header, record))
                 counts['detections'] += 1
                 if with_status:
+                    values = status_values(record, counts['images'], counts['detections'])
                     writer.write(request.status_topic, item.log_ns,
-                                 rosmsgs.status(item.header, status_values(record)))
+                                 rosmsgs.status(item.header, values))
                     counts['statuses'] += 1
                 if progress is not None:
                     progress.advance()
@@ -187,32 +190,41 @@ def _groundtruth(tracked: list[BagImage], by_stamp: dict[int, Box] | None,
 def _detection(header: Any, record: FrameRecord) -> Any:
     """The Detection2D of one frame; the hypothesis score is the tracker's confidence, or 1/0
     for trackers without one (box reported or kept from the previous frame)."""
-    info = record.info
-    score = info.confidence if info.confidence is not None else float(record.reported)
-    return rosmsgs.detection(header, record.box, score)
+    return rosmsgs.detection(header, record.box, _confidence(record), track_id=TRACK_ID)
 
 
-def status_values(record: FrameRecord) -> dict[str, Any]:
-    """Candidate TrackStatus fields of one frame, by name; `rosmsgs.status` keeps those the
-    message defines. DeepTrack's full `TrackResult` is used when the tracker gave one."""
+def status_values(record: FrameRecord, received: int, processed: int,
+                  track_id: str = TRACK_ID) -> dict[str, Any]:
+    """The TrackStatus fields of one frame (msg/TrackStatus.msg), by name.
+
+    Offline there is no queue, so nothing is dropped or rejected, and the latency is what it
+    would be live with an idle tracker: the frame's own processing time. Trackers without a
+    confidence report 1 when they gave a box and 0 when the previous box was kept.
+    """
     info = record.info
     result = info.result
+    lost = info.lost if info.lost is not None else not record.reported
     x, y, w, h = record.box
-    values: dict[str, Any] = {
-        'frame_index': record.index,
-        'score': info.score,
-        'confidence': info.confidence,
-        'quality': info.quality,
-        'updated': info.updated,
-        'lost': info.lost if info.lost is not None else not record.reported,
-        'tracking': not (info.lost if info.lost is not None else not record.reported),
+    processing_ms = record.seconds * 1000.0
+    return {
+        'state': rosmsgs.constant(rosmsgs.STATUS, 'STATE_LOST' if lost else 'STATE_TRACKING'),
+        'track_id': track_id,
         'x': x, 'y': y, 'width': w, 'height': h,
-        'processing_ms': record.seconds * 1000.0,
+        'score': info.score if info.score is not None else 0.0,
+        'confidence': _confidence(record),
+        'quality': info.quality if info.quality is not None else 0.0,
+        'model_updated': bool(info.updated),
+        'update_iterations': int(result.iterations) if result is not None and info.updated
+        else 0,
+        'frames_received': received,
+        'frames_processed': processed,
+        'frames_dropped': 0,
+        'frames_rejected': 0,
+        'processing_time_ms': processing_ms,
+        'latency_ms': processing_ms,
     }
-    if result is not None:
-        values.update(iterations=int(result.iterations), loss=float(result.loss))
-        timings = result.timings
-        for stage in ('cues', 'crop', 'score', 'train'):
-            values[f'{stage}_ms'] = float(getattr(timings, stage, 0.0))
-        values['total_ms'] = float(getattr(timings, 'total', 0.0))
-    return values
+
+
+def _confidence(record: FrameRecord) -> float:
+    info = record.info
+    return info.confidence if info.confidence is not None else float(record.reported)

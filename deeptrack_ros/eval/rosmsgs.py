@@ -125,12 +125,15 @@ def _coerce(desc: tuple[Any, Any], value: Any) -> Any:
         if base == 'bool':
             return bool(value)
         return float(value) if base.startswith('float') else int(value)
-    if kind == Nodetype.NAME and isinstance(value, Mapping):
-        return build_message(spec, value)
+    if kind == Nodetype.NAME:
+        return build_message(spec, value) if isinstance(value, Mapping) else value
     sub, _ = spec
     if kind in (Nodetype.ARRAY, Nodetype.SEQUENCE) and sub[0] == Nodetype.BASE \
             and sub[1][0] in _NUMPY_TYPES:
-        return np.asarray(value, dtype=_NUMPY_TYPES[sub[1][0]])
+        dtype = _NUMPY_TYPES[sub[1][0]]
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return np.frombuffer(value, dtype=np.uint8).astype(dtype)
+        return np.asarray(value, dtype=dtype)
     return value
 
 
@@ -179,6 +182,15 @@ def detection_box(message: Any) -> tuple[float, float, float, float]:
     w, h = float(bbox.size_x), float(bbox.size_y)
     return (float(bbox.center.position.x) - w / 2.0, float(bbox.center.position.y) - h / 2.0,
             w, h)
+
+
+def constant(typename: str, name: str) -> Any:
+    """A constant of a registered message type (e.g. TrackStatus.STATE_LOST)."""
+    consts, _ = typestore().fielddefs[typename]
+    for const_name, _, value in consts:
+        if const_name == name:
+            return value
+    raise KeyError(f'{typename} has no constant {name}')
 
 
 def status(header: Any, values: Mapping[str, Any]) -> Any:
