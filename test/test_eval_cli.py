@@ -1,0 +1,170 @@
+"""The deeptrack-eval command end to end: outputs, bad input (exit 2, one line), staging."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from deeptrack_ros.eval.cli import main, parse_overrides, parse_value
+from deeptrack_ros.eval.errors import EvalError
+from deeptrack_ros.eval.synthetic import write_otb_sequence
+
+REPO = Path(__file__).resolve().parents[1]
+OTB = REPO.parent / 'shared' / 'datasets' / 'otb'
+KEYS = {'precision20', 'success_auc', 'success50', 'success60', 'fps', 'frames'}
+
+
+@pytest.fixture()
+def root(tmp_path):
+    bench = tmp_path / 'bench'
+    write_otb_sequence(bench / 'Alpha', count=8)
+    write_otb_sequence(bench / 'Beta', count=6, separator='\t', extension='.jpg', seed=1)
+    return bench
+
+
+def _error_line(capsys):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith('deeptrack-eval: error: ')
+    return err[0]
+
+
+def _no_partials(folder):
+    return not [p.name for p in folder.iterdir() if '.partial-' in p.name or '.old-' in p.name]
+
+
+def test_otb_writes_everything(root, tmp_path, capsys):
+    out = tmp_path / 'results'
+    assert main(['otb', str(root), '--trackers', 'csrt,identity', '--seed', '4',
+                 '--out', str(out)]) == 0
+    captured = capsys.readouterr()
+    table = captured.out.strip().splitlines()
+    assert table[0].split() == ['tracker', 'P@20', 'AUC', 'SR@0.5', 'SR@0.6', 'fps']
+    assert [line.split()[0] for line in table[2:]] == ['csrt', 'identity']
+    assert 'csrt Alpha: 8/8 frames' in captured.err  # progress on stderr
+    summary = json.loads((out / 'summary.json').read_text())
+    assert summary['device'] == 'cpu' and summary['seed'] == 4
+    assert list(summary['trackers']) == ['csrt', 'identity']
+    for entry in summary['trackers'].values():
+        assert list(entry['sequences']) == ['Alpha', 'Beta']
+        assert all(set(s) == KEYS for s in entry['sequences'].values())
+        assert set(entry['mean']) == KEYS and entry['mean']['frames'] == 14
+    csrt = summary['trackers']['csrt']
+    assert csrt['mean']['precision20'] == pytest.approx(
+        (csrt['sequences']['Alpha']['precision20'] + csrt['sequences']['Beta']['precision20'])
+        / 2)
+    for name in ('csrt/Alpha.csv', 'csrt/Beta.csv', 'identity/Alpha.csv', 'precision.png',
+                 'success.png'):
+        assert (out / name).is_file(), name
+    assert len((out / 'identity' / 'Beta.csv').read_text().splitlines()) == 7
+    assert _no_partials(tmp_path)
+
+
+def test_quiet_and_sequence_selection(root, tmp_path, capsys):
+    out = tmp_path / 'o'
+    assert main(['otb', str(root), '--sequences', 'Beta', '--trackers', 'identity', '--quiet',
+                 '--out', str(out)]) == 0
+    assert capsys.readouterr().err == ''
+    summary = json.loads((out / 'summary.json').read_text())
+    assert list(summary['trackers']['identity']['sequences']) == ['Beta']
+    assert summary['seed'] is None
+
+
+def test_malformed_groundtruth_keeps_previous_results(root, tmp_path, capsys):
+    out = tmp_path / 'results'
+    assert main(['otb', str(root), '--trackers', 'identity', '--quiet', '--out', str(out)]) == 0
+    before = (out / 'summary.json').read_text()
+    gt = root / 'Beta' / 'groundtruth_rect.txt'
+    lines = gt.read_text().splitlines()
+    lines[3] = '1 2 3'
+    gt.write_text('\n'.join(lines) + '\n')
+    assert main(['otb', str(root), '--trackers', 'identity', '--quiet', '--out', str(out)]) == 2
+    assert _error_line(capsys).endswith(f'{gt}:4: expected 4 numbers (x, y, w, h), got \'1 2 3\'')
+    assert (out / 'summary.json').read_text() == before  # an existing result is kept
+    assert _no_partials(tmp_path)
+
+
+def test_unreadable_frame_mid_run_leaves_no_output(root, tmp_path, capsys):
+    bad = root / 'Beta' / 'img' / '0004.jpg'
+    bad.write_bytes(b'\xff\xd8 truncated')
+    out = tmp_path / 'results'
+    assert main(['otb', str(root), '--trackers', 'identity', '--out', str(out)]) == 2
+    assert f'{bad}: cannot read image' in capsys.readouterr().err.splitlines()[-1]
+    assert not out.exists() and _no_partials(tmp_path)
+
+
+def test_successful_run_replaces_existing_output(root, tmp_path):
+    out = tmp_path / 'results'
+    out.mkdir()
+    (out / 'stale.txt').write_text('old')
+    assert main(['otb', str(root), '--trackers', 'identity', '--quiet', '--out', str(out)]) == 0
+    assert not (out / 'stale.txt').exists() and (out / 'summary.json').is_file()
+    assert _no_partials(tmp_path)
+
+
+@pytest.mark.parametrize('args, message', [
+    (['otb', '{missing}', '--out', '{out}'], 'missing: no such folder'),
+    (['otb', '{root}', '--sequences', 'Gamma', '--out', '{out}'], 'no sequence named Gamma'),
+    (['otb', '{root}', '--trackers', 'csrt,magic', '--out', '{out}'], 'unknown magic'),
+    (['otb', '{root}', '--trackers', 'csrt', '--set', 'lr_cue=1', '--out', '{out}'],
+     '--set applies to deeptrack'),
+    (['otb', '{root}', '--set', 'no_such_field=1', '--out', '{out}'],
+     'unknown tracker parameter(s): no_such_field'),
+    (['otb', '{root}', '--set', 'num_particles', '--out', '{out}'], 'expected KEY=VALUE'),
+    (['otb2bag', '{root}/Alpha', '{out}', '--target', '3'], 'no groundtruth_rect.3.txt'),
+])
+def test_bad_input_is_one_line_and_exit_2(root, tmp_path, capsys, args, message):
+    if any('--set' == a for a in args) and 'csrt' not in args:
+        pytest.importorskip('deeptrack_ros.core.config')
+    out = tmp_path / 'out'
+    filled = [a.format(root=root, out=out, missing=tmp_path / 'missing') for a in args]
+    assert main(filled + ['--quiet'] * (filled[0] != 'otb2bag')) == 2
+    assert message in _error_line(capsys)
+    assert not out.exists() and _no_partials(tmp_path)
+
+
+def test_set_values_are_typed():
+    assert parse_value('true') is True and parse_value('False') is False
+    assert parse_value('12') == 12 and isinstance(parse_value('12'), int)
+    assert parse_value('0.5') == 0.5
+    assert parse_value('0.1,0.2') == [0.1, 0.2]
+    assert parse_value('top_mean') == 'top_mean'
+    assert parse_overrides(['a=1', 'b = x']) == {'a': 1, 'b': 'x'}
+    with pytest.raises(EvalError, match='use --mode'):
+        parse_overrides(['mode=best'])
+
+
+def test_set_reaches_tracker_config():
+    pytest.importorskip('deeptrack_ros.core.config')
+    from deeptrack_ros.eval.trackers import deeptrack_config
+
+    config = deeptrack_config('paper', parse_overrides(
+        ['num_particles=99', 'flip_positives=false', 'lcn_radii=0.2,0.3', 'estimator=top_mean']))
+    assert config.num_particles == 99 and config.flip_positives is False
+    assert config.lcn_radii == (0.2, 0.3) and config.estimator == 'top_mean'
+    with pytest.raises(EvalError, match='num_particles'):
+        deeptrack_config('paper', {'num_particles': 0})
+
+
+def test_python_dash_m_exit_code(tmp_path):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(REPO), os.environ.get('PYTHONPATH', '')]))
+    proc = subprocess.run([sys.executable, '-m', 'deeptrack_ros.eval', 'otb',
+                           str(tmp_path / 'nothing'), '--out', str(tmp_path / 'o')],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f'deeptrack-eval: error: {tmp_path / "nothing"}: no such folder']
+    assert proc.stdout == ''
+
+
+@pytest.mark.skipif(not (OTB / 'Deer').is_dir(), reason='shared OTB data not present')
+def test_real_otb_sequence_with_csrt(tmp_path):
+    out = tmp_path / 'deer'
+    assert main(['otb', str(OTB), '--sequences', 'Deer', '--trackers', 'csrt', '--quiet',
+                 '--out', str(out)]) == 0
+    mean = json.loads((out / 'summary.json').read_text())['trackers']['csrt']['mean']
+    assert mean['frames'] == 71 and mean['precision20'] > 0.9 and mean['success_auc'] > 0.7
