@@ -1,0 +1,263 @@
+"""The single source of every DeepTrack constant.
+
+`TrackerConfig` is a frozen dataclass: the node declares its ROS parameters from its fields,
+`config/tracker.yaml` mirrors its defaults and the evaluation CLI builds it from flags. Every
+ambiguous reading of the paper (see ALGORITHM.md) is a field here so it can be measured rather
+than argued about. `validate()` runs on construction so a nonsensical configuration never
+reaches the tracker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+MODES = ('paper', 'best')
+CUE_NORMALISATIONS = ('patch', 'fixed')
+ESTIMATORS = ('argmax', 'top_mean')
+SCORINGS = ('dense', 'particles')
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """Human-facing metadata of a config field (used for ROS parameter descriptors)."""
+
+    description: str
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+    read_only: bool = False
+
+
+def _f(default: Any, description: str, minimum: float | None = None,
+       maximum: float | None = None, choices: tuple[str, ...] = (),
+       read_only: bool = False) -> Any:
+    """Declare a config field with its documentation and valid range in one place."""
+    info = FieldInfo(description, minimum, maximum, choices, read_only)
+    return field(default=default, metadata={'info': info})
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Every constant of the DeepTrack tracker, with the paper's values as defaults.
+
+    Fields marked read-only change the network's shape and can only be set at start-up.
+    """
+
+    mode: str = _f('paper', 'Preset this configuration was built from (paper or best).',
+                   choices=MODES)
+
+    # --- network (Sec. II-A) -------------------------------------------------------------
+    patch_size: int = _f(32, 'Side of the square patch fed to every cue branch (px).',
+                         16, 128, read_only=True)
+    conv1_filters: int = _f(12, 'Filters of the first convolution per cue.', 1, 256,
+                            read_only=True)
+    conv1_kernel: int = _f(13, 'Kernel side of the first convolution.', 1, 31, read_only=True)
+    conv2_filters: int = _f(18, 'Filters of the second convolution per cue.', 1, 256,
+                            read_only=True)
+    conv2_kernel: int = _f(7, 'Kernel side of the second convolution.', 1, 31, read_only=True)
+    fc_hidden: int = _f(8, 'Width of the per-cue fully connected layer.', 1, 256,
+                        read_only=True)
+
+    # --- cues (Sec. II-B, II-C) -----------------------------------------------------------
+    lcn_radii: tuple[float, float] = _f(
+        (0.1, 0.15), 'Local contrast normalisation radii for gray input, as fractions of the '
+        'object height (r_mu = r_sigma).', 0.01, 2.0)
+    cue_range: float = _f(10.0, 'Every cue patch is scaled to [0, cue_range].', 1e-3, 1e3)
+    cue_normalisation: str = _f(
+        'fixed', 'How cues reach [0, cue_range]: per patch min-max (patch) or a fixed map of '
+        'each cue\'s natural range (fixed).', choices=CUE_NORMALISATIONS)
+    gray_tolerance: float = _f(2.0, 'Largest mean absolute channel difference (0-255) for which '
+                               'a colour image counts as gray.', 0.0, 255.0)
+    region_object_height: float = _f(
+        48.0, 'Cues are computed on a region resampled so the object is this tall (px); '
+        'this bounds the cost per frame whatever the object size.', 16.0, 256.0)
+    region_margin: float = _f(
+        1.5, 'Half-size of the cue region beyond the object box, in object sizes.', 0.25, 8.0)
+
+    # --- particles (Sec. II-C, IV-A) ------------------------------------------------------
+    num_particles: int = _f(1500, 'Particles drawn per frame.', 1, 100000)
+    sigma_xy_max: float = _f(10.0, 'Cap of the position standard deviation (px).', 0.0, 1e4)
+    sigma_xy_height_fraction: float = _f(0.5, 'Position standard deviation as a fraction of the '
+                                         'object height, before the cap.', 0.0, 10.0)
+    sigma_scale: float = _f(0.01, 'Standard deviation of the relative height change per '
+                            'frame (h\' = h * (1 + sigma * z)).', 0.0, 1.0)
+    estimator: str = _f('argmax', 'Estimate: best particle (argmax, Eq. 7) or the mean of the '
+                        'top_k best particles (top_mean).', choices=ESTIMATORS)
+    top_k: int = _f(5, 'Particles averaged by the top_mean estimator.', 1, 1000)
+    scoring: str = _f(
+        'dense', 'Particle scoring: dense (the network run once over the region at a few '
+        'scales, particles snapped to whole region pixels) or particles (one crop and one '
+        'network pass per particle, as in the paper).', choices=SCORINGS)
+    scale_levels: int = _f(3, 'Scales evaluated by dense scoring; particles take the nearest.',
+                           1, 15)
+    scale_level_span: float = _f(1.5, 'Outermost dense scale level, in scale deviations.',
+                                 0.0, 10.0)
+    min_object_size: float = _f(4.0, 'Smallest box side (px) the tracker will shrink to.',
+                                1.0, 1e4)
+
+    # --- structural, truncated loss (Sec. II-D) -------------------------------------------
+    iou_positive: float = _f(0.5, 'IoU above which a sample is labelled positive (Eq. 6).',
+                             0.0, 1.0)
+    theta_steepness: float = _f(1.0, 'Steepness k of the importance Theta (Eq. 5); 1 is the '
+                                'printed form.', 1e-3, 1e3)
+    truncation_beta: float = _f(0.0025, 'Truncated-norm threshold beta (Eq. 9).', 0.0, 10.0)
+    truncation_u: float = _f(3.0, 'Positive-sample factor u of the truncated norm (Eq. 9).',
+                             0.0, 1e3)
+
+    # --- sample pools and temporal sampling (Sec. III-A) ----------------------------------
+    positives_per_frame: int = _f(1, 'Positive samples added per frame (theta+).', 1, 100)
+    flip_positives: bool = _f(True, 'Also store horizontally flipped positives.')
+    negatives_per_frame: int = _f(150, 'Negative samples added per frame (theta-).', 1, 10000)
+    positive_pool_size: int = _f(1000, 'Positive pool limit N+ (oldest out first).', 1, 100000)
+    negative_pool_size: int = _f(500, 'Negative pool limit N- (oldest out first).', 1, 100000)
+    temporal_sigma: float = _f(10.0, 'Negative sampling decay sigma of exp(-sigma dt^2) '
+                               '(Eq. 12).', 0.0, 1e4)
+    use_quality_weighting: bool = _f(True, 'Weight sampling by the frame quality Q (Eq. 14).')
+    batch_positives: int = _f(16, 'Positives per SGD mini-batch.', 1, 4096)
+    batch_negatives: int = _f(48, 'Negatives per SGD mini-batch.', 1, 4096)
+    first_frame_negative_spread: float = _f(
+        1.0, 'Frame-1 negatives are drawn with the position deviation multiplied by this '
+        'factor (1 = the motion model itself).', 0.1, 20.0)
+
+    # --- tracking quality (Sec. III-A-2) --------------------------------------------------
+    quality_v: float = _f(0.75, 'Particles scoring above v * S* form the set P of Eq. 16.',
+                          0.0, 1.0)
+
+    # --- IT-SGD and lazy update (Sec. III-A-3, III-B) -------------------------------------
+    lr_cue: float = _f(5e-2, 'SGD learning rate r of the cue branches.', 0.0, 10.0)
+    lr_fusion: float = _f(5e-3, 'SGD learning rate r_hat of the fusion layer.', 0.0, 10.0)
+    momentum: float = _f(0.0, 'SGD momentum (the paper uses plain SGD).', 0.0, 0.999)
+    lazy_epsilon: float = _f(5e-3, 'Lazy update target loss epsilon.', 0.0, 10.0)
+    lazy_trigger_factor: float = _f(2.0, 'Train when the current loss exceeds this times '
+                                    'epsilon.', 1.0, 100.0)
+    max_update_iterations: int = _f(10, 'Bound on SGD iterations of one lazy update.', 1, 10000)
+    first_frame_iterations: int = _f(200, 'Bound on SGD iterations on the first frame.',
+                                     1, 100000)
+    grad_clip: float = _f(10.0, 'Gradient norm clip per parameter group (0 disables).',
+                          0.0, 1e6)
+
+    # --- target state -------------------------------------------------------------------
+    lost_score: float = _f(0.2, 'Below this normalised score the target counts as lost.',
+                           0.0, 1.0)
+    low_quality: float = _f(0.85, 'Quality Q below this is reported as low (warning).',
+                            0.0, 1.0)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Reject values outside their documented range with a message naming the field."""
+        for f in dataclasses.fields(self):
+            info: FieldInfo = f.metadata['info']
+            value = getattr(self, f.name)
+            values = value if isinstance(value, tuple) else (value,)
+            for item in values:
+                _check_value(f.name, item, info)
+        geometry = self.patch_size - self.conv1_kernel + 1
+        if geometry <= 0 or geometry % 2:
+            raise ValueError(
+                f'patch_size {self.patch_size} and conv1_kernel {self.conv1_kernel} give a '
+                f'first feature map of {geometry} px; it must be positive and even')
+        second = geometry // 2 - self.conv2_kernel + 1
+        if second <= 0 or second % 2:
+            raise ValueError(
+                f'conv2_kernel {self.conv2_kernel} gives a second feature map of {second} px '
+                f'from {geometry // 2} px; it must be positive and even')
+        if self.scoring == 'dense' and self.cue_normalisation != 'fixed':
+            raise ValueError('scoring dense needs cue_normalisation fixed: per-patch min-max '
+                             'normalisation differs for every window, so it cannot be shared')
+        if len(self.lcn_radii) != 2:
+            raise ValueError(f'lcn_radii must hold two radii, got {self.lcn_radii!r}')
+
+    @property
+    def conv2_output(self) -> int:
+        """Side of the pooled second feature map (2 for the paper's network)."""
+        return ((self.patch_size - self.conv1_kernel + 1) // 2 - self.conv2_kernel + 1) // 2
+
+    def replace(self, **changes: Any) -> 'TrackerConfig':
+        """Return a validated copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> 'TrackerConfig':
+        """Build a config from a preset plus overrides (e.g. ROS parameters or YAML).
+
+        The preset named by values['mode'] (default 'paper') supplies the defaults; unknown keys
+        are an error so that a typo in a parameter file is never silently ignored.
+        """
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f'unknown tracker parameter(s): {", ".join(unknown)}')
+        base = preset(str(values.get('mode', 'paper')))
+        overrides = {k: _coerce(cls, k, v) for k, v in values.items()}
+        return base.replace(**overrides)
+
+
+def _check_value(name: str, value: Any, info: FieldInfo) -> None:
+    """Check one scalar against its field's documented domain."""
+    if info.choices:
+        if value not in info.choices:
+            raise ValueError(f'{name} must be one of {", ".join(info.choices)}, got {value!r}')
+        return
+    if isinstance(value, bool):
+        return
+    if not isinstance(value, (int, float)):
+        raise ValueError(f'{name} must be a number, got {value!r}')
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f'{name} must be finite, got {value!r}')
+    if info.minimum is not None and value < info.minimum:
+        raise ValueError(f'{name} must be >= {info.minimum:g}, got {value!r}')
+    if info.maximum is not None and value > info.maximum:
+        raise ValueError(f'{name} must be <= {info.maximum:g}, got {value!r}')
+
+
+def _coerce(cls: type, name: str, value: Any) -> Any:
+    """Convert a loosely typed value (YAML, ROS parameter) to the field's declared type."""
+    default = _DEFAULTS[name]
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        raise ValueError(f'{name} must be true or false, got {value!r}')
+    if isinstance(default, int):
+        if isinstance(value, bool) or not float(value).is_integer():
+            raise ValueError(f'{name} must be an integer, got {value!r}')
+        return int(value)
+    if isinstance(default, float):
+        if isinstance(value, bool):
+            raise ValueError(f'{name} must be a number, got {value!r}')
+        return float(value)
+    if isinstance(default, tuple):
+        return tuple(float(v) for v in value)
+    return str(value)
+
+
+def field_info(name: str) -> FieldInfo:
+    """Metadata (description, range, read-only) of one config field."""
+    for f in dataclasses.fields(TrackerConfig):
+        if f.name == name:
+            return f.metadata['info']
+    raise KeyError(name)
+
+
+def config_fields() -> list[tuple[str, Any, FieldInfo]]:
+    """(name, paper default, metadata) of every field, in declaration order."""
+    return [(f.name, f.default, f.metadata['info']) for f in dataclasses.fields(TrackerConfig)]
+
+
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrackerConfig)}
+
+# The 'best' preset: the paper's tracker with the changes that measured better (docs/accuracy.md).
+_BEST_CHANGES: dict[str, Any] = {}
+
+
+def preset(mode: str) -> TrackerConfig:
+    """The configuration of a named mode: 'paper' (as written) or 'best' (the shipped default)."""
+    if mode == 'paper':
+        return TrackerConfig()
+    if mode == 'best':
+        return TrackerConfig(mode='best', **_BEST_CHANGES)
+    raise ValueError(f'mode must be one of {", ".join(MODES)}, got {mode!r}')

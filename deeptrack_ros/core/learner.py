@@ -1,0 +1,141 @@
+"""Online learning: iterative SGD over cues and fusion layer, with the lazy update (Sec. III).
+
+One IT-SGD iteration draws a mini-batch from the pools (Eq. 11-14), takes an SGD step on every
+cue branch against its own 8 -> 2 head (rate r), then re-evaluates each cue's features and
+updates the fusion layer on that cue's 8 input dimensions only (coordinate descent, rate r_hat).
+The cue branches share no parameters, so stepping all of them from one backward pass equals
+stepping them one after another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from deeptrack_ros.core.config import TrackerConfig
+from deeptrack_ros.core.loss import structural_loss, truncated_sq_error
+from deeptrack_ros.core.memory import SamplePool, negative_probabilities, positive_probabilities
+from deeptrack_ros.core.network import NUM_CUES, DeepTrackNet
+
+
+@dataclass(frozen=True)
+class SampleSet:
+    """Training samples of one frame: patches, scalar labels and importance Theta."""
+
+    patches: torch.Tensor
+    labels: torch.Tensor
+    importance: torch.Tensor
+
+
+@dataclass(frozen=True)
+class UpdateOutcome:
+    """What a (lazy) update did on one frame."""
+
+    iterations: int
+    loss_before: float
+    loss_after: float
+
+    @property
+    def updated(self) -> bool:
+        return self.iterations > 0
+
+
+class OnlineLearner:
+    """Trains a DeepTrackNet online from the two sample pools."""
+
+    def __init__(self, net: DeepTrackNet, config: TrackerConfig,
+                 rng: np.random.Generator) -> None:
+        self.net = net
+        self.config = config
+        self.rng = rng
+        self.cue_optimizer = torch.optim.SGD(net.cue_parameters(), lr=config.lr_cue,
+                                             momentum=config.momentum)
+
+    @torch.no_grad()
+    def frame_loss(self, samples: SampleSet) -> float:
+        """Eq. 10 on the fused output of the current model, for the lazy-update test."""
+        fused = self.net(samples.patches).fused
+        return float(structural_loss(fused, samples.labels, samples.importance, self.config))
+
+    def lazy_update(self, current: SampleSet, positives: SamplePool, negatives: SamplePool,
+                    frame: int, max_iterations: int, force: bool = False) -> UpdateOutcome:
+        """Train only when the current loss exceeds trigger * epsilon, then until < epsilon.
+
+        `force` skips the trigger test (first frame, where the model starts untrained).
+        """
+        config = self.config
+        loss = self.frame_loss(current)
+        before = loss
+        if not force and loss <= config.lazy_trigger_factor * config.lazy_epsilon:
+            return UpdateOutcome(0, before, loss)
+        iterations = 0
+        while iterations < max_iterations and loss >= config.lazy_epsilon:
+            self.step(positives, negatives, frame)
+            iterations += 1
+            loss = self.frame_loss(current)
+        return UpdateOutcome(iterations, before, loss)
+
+    def draw_batch(self, positives: SamplePool, negatives: SamplePool,
+                   frame: int) -> SampleSet:
+        """A mini-batch: positives uniformly, negatives by recency, both weighted by Q."""
+        config = self.config
+        pos_p = positive_probabilities(positives.quality_in_pool(), config.use_quality_weighting)
+        neg_p = negative_probabilities(negatives.frames_in_pool(), negatives.quality_in_pool(),
+                                       frame, config.temporal_sigma,
+                                       config.use_quality_weighting)
+        pos_index = self.rng.choice(positives.size, size=config.batch_positives, p=pos_p)
+        neg_index = self.rng.choice(negatives.size, size=config.batch_negatives, p=neg_p)
+        pos = positives.gather(pos_index)
+        neg = negatives.gather(neg_index)
+        return SampleSet(torch.cat([pos[0], neg[0]]), torch.cat([pos[1], neg[1]]),
+                         torch.cat([pos[2], neg[2]]))
+
+    def step(self, positives: SamplePool, negatives: SamplePool, frame: int) -> None:
+        """One IT-SGD iteration on a fresh mini-batch."""
+        batch = self.draw_batch(positives, negatives, frame)
+        self._step_cues(batch)
+        self._step_fusion(batch)
+
+    def _step_cues(self, batch: SampleSet) -> None:
+        """SGD on every cue branch against its own head, back-propagating only samples whose
+        truncated error is non-zero in some cue (the speed-up the truncated norm allows)."""
+        config = self.config
+        count = batch.patches.shape[0]
+        with torch.no_grad():
+            errors = truncated_sq_error(self.net(batch.patches).cue_outputs, batch.labels,
+                                        config)
+        active = (errors > 0).any(dim=1)
+        if not bool(active.any()):
+            return
+        patches, labels, importance = (batch.patches[active], batch.labels[active],
+                                       batch.importance[active])
+        outputs = self.net(patches).cue_outputs
+        per_cue = structural_loss(outputs, labels, importance, config)
+        # structural_loss averages over the active samples; Eq. 10 averages over the batch.
+        loss = per_cue.sum() * (patches.shape[0] / count)
+        self.cue_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.net.cue_parameters(), config.grad_clip)
+        self.cue_optimizer.step()
+
+    def _step_fusion(self, batch: SampleSet) -> None:
+        """Coordinate descent on the fusion layer, one cue's input block at a time."""
+        config = self.config
+        fusion = self.net.fusion
+        hidden = self.net.hidden
+        with torch.no_grad():
+            features = self.net.branch_features(batch.patches).reshape(
+                batch.patches.shape[0], -1)
+        for cue in range(NUM_CUES):
+            fused = fusion(features)
+            loss = structural_loss(fused, batch.labels, batch.importance, config)
+            if not loss.requires_grad or float(loss.detach()) == 0.0:
+                return
+            grad_w, grad_b = torch.autograd.grad(loss, [fusion.weight, fusion.bias])
+            block = slice(cue * hidden, (cue + 1) * hidden)
+            with torch.no_grad():
+                fusion.weight[:, block] -= config.lr_fusion * grad_w[:, block]
+                fusion.bias -= config.lr_fusion * grad_b / NUM_CUES

@@ -1,0 +1,60 @@
+"""The particle motion model (Sec. II-C, IV-A): Gaussian states around the last estimate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from deeptrack_ros.core.config import TrackerConfig
+
+
+@dataclass(frozen=True)
+class TargetState:
+    """Box centre and height; the width follows from the aspect ratio fixed at initialisation."""
+
+    cx: float
+    cy: float
+    height: float
+    aspect: float
+
+    @property
+    def width(self) -> float:
+        return self.height * self.aspect
+
+    def box(self) -> tuple[float, float, float, float]:
+        return (self.cx - self.width / 2.0, self.cy - self.height / 2.0, self.width, self.height)
+
+    @classmethod
+    def from_box(cls, box: tuple[float, float, float, float],
+                 aspect: float | None = None) -> 'TargetState':
+        x, y, w, h = box
+        return cls(x + w / 2.0, y + h / 2.0, h, w / h if aspect is None else aspect)
+
+
+def position_sigma(height: float, config: TrackerConfig) -> float:
+    """min(10, 0.5 h): the deviation of x and y."""
+    return min(config.sigma_xy_max, config.sigma_xy_height_fraction * height)
+
+
+def draw_particles(state: TargetState, count: int, config: TrackerConfig,
+                   rng: np.random.Generator, image_size: tuple[int, int],
+                   position_spread: float = 1.0) -> np.ndarray:
+    """Draw `count` boxes (x, y, w, h) around the state.
+
+    x, y ~ N(c, sigma_xy) and h' = h (1 + sigma_s z) (the relative reading of the paper's
+    "0.01 h"). Centres are kept inside the image and heights above the minimum size, so that
+    no particle describes an impossible box.
+    """
+    sigma = position_sigma(state.height, config) * position_spread
+    noise = rng.standard_normal((count, 3))
+    cx = state.cx + sigma * noise[:, 0]
+    cy = state.cy + sigma * noise[:, 1]
+    height = state.height * (1.0 + config.sigma_scale * noise[:, 2])
+    min_height = max(config.min_object_size, config.min_object_size / state.aspect)
+    height = np.maximum(height, min_height)
+    width = height * state.aspect
+    img_h, img_w = image_size
+    cx = np.clip(cx, 0.0, float(img_w))
+    cy = np.clip(cy, 0.0, float(img_h))
+    return np.stack([cx - width / 2.0, cy - height / 2.0, width, height], axis=1)

@@ -1,0 +1,231 @@
+"""DeepTracker: the online CNN tracker of Li, Li and Porikli (IEEE TIP 2016).
+
+Composes the cue extractor, the network, the particle motion model, the sample pools, the
+quality estimate and the online learner. No I/O and no global state: device and seed come in
+through the constructor, so the same frames and seed give the same boxes on the CPU.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from deeptrack_ros.core.boxes import iou_torch, validate_box
+from deeptrack_ros.core.config import TrackerConfig, preset
+from deeptrack_ros.core.cues import crop_patches, is_gray, normalise_patches
+from deeptrack_ros.core.learner import OnlineLearner, SampleSet
+from deeptrack_ros.core.loss import sample_importance, structural_labels
+from deeptrack_ros.core.memory import SamplePool
+from deeptrack_ros.core.network import NUM_CUES, DeepTrackNet, deeptrack_score
+from deeptrack_ros.core.quality import tracking_quality
+from deeptrack_ros.core.result import Box, StageTimings, TrackResult
+from deeptrack_ros.core.sampling import TargetState, draw_particles
+from deeptrack_ros.core.scoring import FrameScorer, region_bounds
+
+
+def resolve_device(requested: str) -> tuple[torch.device, str | None]:
+    """Map 'auto' | 'cpu' | 'cuda[:n]' to a device; CUDA without a GPU falls back to the CPU.
+
+    Returns the device and, when the request could not be honoured, a warning text.
+    """
+    if requested == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu'), None
+    if requested == 'cpu':
+        return torch.device('cpu'), None
+    if requested.startswith('cuda'):
+        if torch.cuda.is_available():
+            return torch.device(requested), None
+        return torch.device('cpu'), f'device {requested!r} requested but CUDA is unavailable; '\
+            'running on the CPU'
+    raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {requested!r}")
+
+
+def validate_image(image: np.ndarray) -> np.ndarray:
+    """Accept HxWx3 uint8 RGB or HxW uint8 gray; anything else is a ValueError saying why."""
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f'image must be a numpy array, got {type(image).__name__}')
+    if image.dtype != np.uint8:
+        raise ValueError(f'image must be uint8, got dtype {image.dtype}')
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
+        raise ValueError(f'image must be HxWx3 (RGB) or HxW (gray), got shape {image.shape}')
+    if image.shape[0] < 2 or image.shape[1] < 2:
+        raise ValueError(f'image must be at least 2x2 pixels, got shape {image.shape}')
+    return image
+
+
+class DeepTracker:
+    """Single-target tracker: `initialize(image, box)` once, then `track(image)` per frame."""
+
+    def __init__(self, config: TrackerConfig | None = None, device: str = 'auto',
+                 seed: int | None = None) -> None:
+        self.config = config if config is not None else preset('best')
+        self.device, self.device_warning = resolve_device(device)
+        if self.device_warning:
+            warnings.warn(self.device_warning, RuntimeWarning, stacklevel=2)
+        self.seed = seed if seed is not None else int(np.random.SeedSequence().entropy % 2**31)
+        self._initialized = False
+        self._frame = -1
+        self._image_shape: tuple[int, ...] = ()
+
+    @property
+    def initialized(self) -> bool:
+        return self._initialized
+
+    @property
+    def frame_index(self) -> int:
+        """Index of the last processed frame (0 = the initialisation frame)."""
+        return self._frame
+
+    def initialize(self, image: np.ndarray, box: Sequence[float]) -> TrackResult:
+        """Start tracking the object in `box` (0-based x, y, w, h) of `image`.
+
+        Builds a fresh network from the seed and trains it on the first frame's samples until
+        the loss is below epsilon (bounded by first_frame_iterations). Calling it again
+        re-initialises from scratch.
+        """
+        image = validate_image(image)
+        box = validate_box(box, image.shape)
+        config = self.config
+        started = time.perf_counter()
+        self.rng = np.random.default_rng(self.seed)
+        generator = torch.Generator().manual_seed(self.seed)
+        self.net = DeepTrackNet(config)
+        self.net.reset_parameters_with(generator)
+        self.net.to(self.device)
+        self.learner = OnlineLearner(self.net, config, self.rng)
+        patch_shape = (NUM_CUES, config.patch_size, config.patch_size)
+        flips = 2 if config.flip_positives else 1
+        self.positives = SamplePool(config.positive_pool_size * flips, patch_shape, self.device)
+        self.negatives = SamplePool(config.negative_pool_size, patch_shape, self.device)
+        self.gray = is_gray(image, config.gray_tolerance)
+        self._image_shape = image.shape
+        self._frame = 0
+        self.state = TargetState.from_box(box)
+
+        self.scorer = FrameScorer(self.net, config, self.gray, self.device)
+        negatives = draw_particles(self.state, config.negatives_per_frame, config, self.rng,
+                                   image.shape[:2], config.first_frame_negative_spread)
+        boxes_np = np.vstack([np.asarray(box)[None], negatives])
+        boxes = torch.as_tensor(boxes_np, dtype=torch.float32, device=self.device)
+        scale = config.region_object_height / self.state.height
+        with torch.no_grad():
+            level = self.scorer.build_level(image, region_bounds(boxes_np), (scale, scale),
+                                            config.region_object_height, self.state.height)
+            patches = normalise_patches(crop_patches(level.cues, level.region, boxes,
+                                                     config.patch_size), config)
+        cue_done = time.perf_counter()
+        current = self._store_samples(patches[:1], patches[1:], boxes[1:], boxes[0], 1.0)
+        outcome = self.learner.lazy_update(current, self.positives, self.negatives, 0,
+                                           config.first_frame_iterations, force=True)
+        with torch.no_grad():
+            fused = self.net(patches[:1]).fused
+            score = float(deeptrack_score(fused)[0])
+        self._sync()
+        train_ms = (time.perf_counter() - cue_done) * 1e3
+        self._initialized = True
+        return TrackResult(
+            frame_index=0, box=box, score=score, confidence=_confidence(score), quality=1.0,
+            updated=outcome.updated, iterations=outcome.iterations, loss=outcome.loss_after,
+            lost=False,
+            timings=StageTimings(cues=(cue_done - started) * 1e3, train=train_ms))
+
+    def track(self, image: np.ndarray) -> TrackResult:
+        """Estimate the target in the next frame, then learn from it (lazily)."""
+        if not self._initialized:
+            raise RuntimeError('track() called before initialize()')
+        image = validate_image(image)
+        if image.shape[:2] != self._image_shape[:2]:
+            raise ValueError(
+                f'image size changed from {self._image_shape[1]}x{self._image_shape[0]} to '
+                f'{image.shape[1]}x{image.shape[0]}; re-initialise the tracker')
+        config = self.config
+        self._frame += 1
+        frame = self._frame
+        particles_np = draw_particles(self.state, config.num_particles, config, self.rng,
+                                      image.shape[:2])
+        frame_scores = self.scorer.score(image, particles_np, self.state.height,
+                                         self.state.aspect)
+        t1 = time.perf_counter()
+        particles, scores, fused = frame_scores.boxes, frame_scores.scores, frame_scores.fused
+        with torch.no_grad():
+            best = int(torch.argmax(scores))
+            best_score = float(scores[best])
+            estimate_box = self._estimate(particles, scores, best)
+            estimate = torch.as_tensor(estimate_box, dtype=torch.float32, device=self.device)
+            quality = tracking_quality(scores, fused, particles, estimate, best_score, config)
+        pick = self.rng.choice(config.num_particles,
+                               size=min(config.negatives_per_frame, config.num_particles),
+                               replace=False)
+        pick_t = torch.from_numpy(pick).to(self.device)
+        sample_boxes = torch.cat([estimate[None], particles[pick_t]])
+        sample_levels = None
+        if config.estimator == 'argmax':
+            sample_levels = frame_scores.level_of[torch.cat([
+                torch.tensor([best], device=self.device), pick_t])]
+        sample_patches = self.scorer.crop(frame_scores, sample_boxes, sample_levels)
+        self._sync()
+        t3 = time.perf_counter()
+        confidence = _confidence(best_score)
+        lost = confidence < config.lost_score
+        current = self._store_samples(sample_patches[:1], sample_patches[1:], sample_boxes[1:],
+                                      estimate, quality)
+        outcome = self.learner.lazy_update(current, self.positives, self.negatives, frame,
+                                           config.max_update_iterations)
+        self._sync()
+        t4 = time.perf_counter()
+        self.state = TargetState.from_box(estimate_box, self.state.aspect)
+        return TrackResult(
+            frame_index=frame, box=estimate_box, score=best_score, confidence=confidence,
+            quality=quality, updated=outcome.updated, iterations=outcome.iterations,
+            loss=outcome.loss_after, lost=lost,
+            timings=StageTimings(
+                cues=frame_scores.timings['cues'],
+                crop=frame_scores.timings['crop'] + (t3 - t1) * 1e3,
+                score=frame_scores.timings['score'], train=(t4 - t3) * 1e3),
+            particles=particles.cpu().numpy(), particle_scores=scores.cpu().numpy())
+
+    # ----------------------------------------------------------------------------------
+    def _estimate(self, particles: torch.Tensor, scores: torch.Tensor, best: int) -> Box:
+        """Eq. 7 (argmax), or the mean box of the top-k particles."""
+        if self.config.estimator == 'argmax':
+            chosen = particles[best]
+        else:
+            k = min(self.config.top_k, particles.shape[0])
+            chosen = particles[torch.topk(scores, k).indices].mean(dim=0)
+        return tuple(float(v) for v in chosen.tolist())
+
+    def _store_samples(self, positive: torch.Tensor, negatives: torch.Tensor,
+                       negative_boxes: torch.Tensor, estimate: torch.Tensor,
+                       quality: float) -> SampleSet:
+        """Add this frame's samples to the pools and return them for the lazy-update test."""
+        config = self.config
+        frame = self._frame
+        if config.flip_positives:
+            positive = torch.cat([positive, positive.flip(-1)])
+        pos_labels = torch.ones(positive.shape[0], device=self.device)
+        pos_importance = sample_importance(torch.ones_like(pos_labels), config.theta_steepness)
+        iou = iou_torch(negative_boxes, estimate)
+        neg_labels = structural_labels(iou, config.iou_positive)
+        neg_importance = sample_importance(iou, config.theta_steepness)
+        self.positives.add(positive, pos_labels, pos_importance, frame, quality)
+        self.negatives.add(negatives, neg_labels, neg_importance, frame, quality)
+        return SampleSet(torch.cat([positive, negatives]), torch.cat([pos_labels, neg_labels]),
+                         torch.cat([pos_importance, neg_importance]))
+
+    def _sync(self) -> None:
+        if self.device.type == 'cuda':
+            torch.cuda.synchronize(self.device)
+
+
+def _confidence(score: float) -> float:
+    """Map S = s1 exp(s1 - s2) to [0, 1]: an ideal positive (s = [1, 0]) has S = e."""
+    if not math.isfinite(score):
+        return 0.0
+    return min(1.0, max(0.0, score / math.e))
