@@ -21,7 +21,7 @@ export AMENT_PREFIX_PATH := $(VENV)
 # from setting LD_LIBRARY_PATH, and rclpy would not load.
 unexport _ROS_WHEELS_BOOTSTRAP_COMPLETE
 
-PYTEST_FLAGS ?= -q -ra -p no:cacheprovider --timeout=600 --durations=10
+PYTEST_FLAGS ?= -q -ra -p no:cacheprovider --timeout=300 --durations=10
 DEMO_ARGS ?=
 
 .PHONY: setup test demo clean

@@ -29,7 +29,7 @@ def pytest_report_header(config):
 
 @pytest.fixture
 def ros_context():
-    """An initialised rclpy context of the test's own (skips when rclpy is not installed)."""
+    """Give the test an initialised rclpy context of its own (skip without rclpy)."""
     pytest.importorskip('rclpy')
     with ros_helpers.ros_context() as context:
         yield context

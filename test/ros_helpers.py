@@ -103,7 +103,7 @@ def spawn_python(code, *args, env=None):
 
 @contextlib.contextmanager
 def ros_context():
-    """An initialised rclpy context of its own, shut down on exit.
+    """Yield an initialised rclpy context of its own, and shut it down on exit.
 
     A private context (rather than the global one from rclpy.init()) keeps tests independent:
     a test that fails half-way cannot leave nodes or an initialised context to the next one.

@@ -43,7 +43,7 @@ VISION_MSGS_4_1_1 = {
 
 
 def unique_topic(name):
-    """A topic name no other test (or leftover process) publishes on."""
+    """Return a topic name that no other test (or leftover process) publishes on."""
     return f'/test_interfaces/{name}_{uuid.uuid4().hex[:8]}'
 
 
@@ -164,7 +164,7 @@ def test_advertised_type_hash_equals_rosbags(ros_context, msg_type, package):
     assert advertised == rosbags_hash(f'{package}/msg/{msg_type.__name__}', [package])
 
 
-CHILD_PUBLISHER = '''
+CHILD_PUBLISHER = """
 import sys
 import time
 
@@ -181,7 +181,7 @@ deadline = time.monotonic() + 60
 while time.monotonic() < deadline:
     publisher.publish(message)
     time.sleep(0.1)
-'''
+"""
 
 
 def test_child_process_publishes_to_parent(ros_context):
@@ -195,7 +195,8 @@ def test_child_process_publishes_to_parent(ros_context):
     executor.add_node(node)
     try:
         with spawn_python(CHILD_PUBLISHER, topic, track_id) as child:
-            spin_until(executor, lambda: received or child.poll() is not None, 2 * DISCOVERY_TIMEOUT)
+            spin_until(executor, lambda: received or child.poll() is not None,
+                       2 * DISCOVERY_TIMEOUT)
             publishers = {info.node_name for info in node.get_publishers_info_by_topic(topic)}
     finally:
         executor.shutdown()
@@ -224,7 +225,7 @@ def test_child_env_recovers_from_a_lost_library_path(monkeypatch):
     assert 'loaded' in child.output
 
 
-CHILD_IMAGE_PUBLISHER = '''
+CHILD_IMAGE_PUBLISHER = """
 import sys
 import time
 
@@ -246,7 +247,7 @@ for index in range(count):
     publisher.publish(image)
     time.sleep(0.03)
 time.sleep(0.5)
-'''
+"""
 
 
 def test_sensor_data_images_cross_process(ros_context):

@@ -101,7 +101,7 @@ exec 9> "$BUILD/.setup.lock"
 flock 9
 
 # 1. The virtual environment. The ROS wheels are built for CPython 3.11 only.
-PYTHON=${PYTHON:-python3.11}
+PYTHON=${PYTHON:-$(command -v python3.11 || command -v python3)}
 if [ ! -x "$VENV/bin/python" ]; then
   log "creating $VENV with $PYTHON"
   "$PYTHON" -m venv "$VENV"
@@ -134,7 +134,10 @@ if ! stamp_ok packages "$key"; then
   log 'installing the ROS 2 wheels and the Python dependencies'
   pip_install -q -c "$VENV/.torch-constraint.txt" "${PIP_PACKAGES[@]}"
   stamp_set packages "$key"
-  rm -f "$STAMPS/vision_msgs" "$STAMPS/deeptrack_ros"  # rebuilt against the new wheels
+  # Rebuild against the new wheels. The fallback's stamp is kept, only made stale: its presence
+  # is what tells our vision_msgs from a real one in step 5.
+  [ ! -f "$STAMPS/vision_msgs" ] || stamp_set vision_msgs stale
+  rm -f "$STAMPS/deeptrack_ros"
 fi
 
 # 4. Exported CMake files of the wheels: builder paths -> local headers. Cheap and idempotent.
@@ -165,7 +168,9 @@ pkey=$(hash_inputs setup.py setup.cfg pyproject.toml)
 if ! stamp_ok pip-install "$pkey"; then
   log 'pip install of deeptrack_ros (console scripts)'
   rm -rf "$ROOT/build/lib" "$ROOT"/build/bdist.*  # setuptools would ship stale files from here
-  # The egg-info the cmake install leaves is not a pip record: pip refuses to uninstall it.
+  # Were the egg-info of an earlier cmake install still here, pip would take it for the
+  # installed distribution and, uninstalling it, delete all of site-packages/deeptrack_ros,
+  # the generated msg module included. The cmake install below puts everything back anyway.
   rm -rf "$SITE"/deeptrack_ros-*.egg-info
   (cd "$ROOT" && pip_install --no-deps --no-build-isolation -q .)
   stamp_set pip-install "$pkey"
@@ -181,13 +186,14 @@ if ! stamp_ok deeptrack_ros "$dkey"; then
   # on in site-packages; cmake puts back everything, generated files included.
   rm -rf "$SITE/deeptrack_ros"
   cmake_install "$ROOT" "$BUILD/deeptrack_ros"
-  # Keep one record of the distribution: pip's dist-info (rosidl adds an egg-info).
+  # Keep one record of the distribution, pip's dist-info: rosidl's ament_python_install_package
+  # adds an egg-info that claims the whole package folder (see step 6).
   rm -rf "$SITE"/deeptrack_ros-*.egg-info
   stamp_set deeptrack_ros "$dkey"
 fi
 
 # 8. Smoke check from outside the source tree: the installed copies import.
 (cd / && "$VENV/bin/python" -c 'import rclpy, vision_msgs.msg, deeptrack_ros.msg') \
-  || { echo 'error: the environment does not import; try `make clean setup`' >&2; exit 1; }
+  || { echo 'error: the environment does not import; try "make clean setup"' >&2; exit 1; }
 
 log "environment ready in $VENV ($(($(date +%s) - START)) s)"
