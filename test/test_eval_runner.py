@@ -147,3 +147,11 @@ def test_progress_is_quiet_when_disabled(sequence, capsys):
     assert stream.getvalue() == ''
     run_sequence(IdentityTracker(), sequence, Progress(stream))
     assert stream.getvalue().startswith('identity Synth: 15/15 frames')
+
+
+def test_mil_does_not_depend_on_what_ran_before(sequence):
+    """MIL draws from process-global random states; the adapter resets them on init."""
+    first = run_sequence(OpenCVTracker('mil'), sequence).boxes
+    run_sequence(OpenCVTracker('mil', seed=5), sequence)  # consumes the global states
+    again = run_sequence(OpenCVTracker('mil'), sequence).boxes
+    np.testing.assert_array_equal(first, again)
