@@ -1,0 +1,116 @@
+"""The node's health for /diagnostics: one DiagnosticStatus built from a snapshot.
+
+Why a snapshot: the values come from two threads (the worker publishes outcomes, the executor
+counts frames); the node copies them under a lock into a `TrackerSnapshot`, and everything
+here is then a pure function that tests can call without ROS running.
+
+Levels, from most to least severe:
+- ERROR when the target is lost, or the tracker failed on the last frame;
+- WARN when the tracking quality Q is below the config's `low_quality`, or when frames were
+  rejected (bad encoding, malformed) since the previous report;
+- OK otherwise, including idle and stopped (no target is not a fault).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from deeptrack_ros.ros.frame_buffer import BufferCounters
+
+STATE_NAMES = ('idle', 'tracking', 'lost', 'failed')
+LEVEL_OK, LEVEL_WARN, LEVEL_ERROR = b'\x00', b'\x01', b'\x02'
+
+
+@dataclass(frozen=True)
+class TrackerSnapshot:
+    """Everything a diagnostics report shows, copied at one instant."""
+
+    state: str = 'idle'
+    track_id: str = ''
+    quality: float = 0.0
+    score: float = 0.0
+    confidence: float = 0.0
+    fps: float = 0.0
+    latency_ms: float = 0.0
+    counters: BufferCounters = field(default_factory=BufferCounters)
+    updates: int = 0
+    inits_rejected: int = 0
+    rejected_recently: int = 0
+    low_quality: float = 0.0
+    device: str = ''
+
+
+def level_and_message(snapshot: TrackerSnapshot) -> tuple[bytes, str]:
+    """The DiagnosticStatus level and one-line summary for `snapshot` (see module doc)."""
+    state = snapshot.state
+    if state == 'lost':
+        return LEVEL_ERROR, f'target lost (confidence {snapshot.confidence:.2f})'
+    if state == 'failed':
+        return LEVEL_ERROR, 'the tracker failed on the last frame'
+    problems = []
+    if state == 'tracking' and snapshot.quality < snapshot.low_quality:
+        problems.append(f'low tracking quality Q={snapshot.quality:.2f} '
+                        f'(< {snapshot.low_quality:g})')
+    if snapshot.rejected_recently:
+        problems.append(f'{snapshot.rejected_recently} frame(s) rejected since the last report')
+    if problems:
+        return LEVEL_WARN, '; '.join(problems)
+    if state == 'tracking':
+        return LEVEL_OK, f'tracking {snapshot.track_id}'
+    return LEVEL_OK, state
+
+
+def key_values(snapshot: TrackerSnapshot) -> list[tuple[str, str]]:
+    """The (key, value) pairs of the report, in a fixed order."""
+    counters = snapshot.counters
+    return [
+        ('state', snapshot.state),
+        ('track_id', snapshot.track_id),
+        ('quality', f'{snapshot.quality:.4f}'),
+        ('score', f'{snapshot.score:.4f}'),
+        ('confidence', f'{snapshot.confidence:.4f}'),
+        ('fps', f'{snapshot.fps:.2f}'),
+        ('latency_ms', f'{snapshot.latency_ms:.1f}'),
+        ('frames_received', str(counters.received)),
+        ('frames_processed', str(counters.processed)),
+        ('frames_dropped', str(counters.dropped)),
+        ('frames_rejected', str(counters.rejected)),
+        ('inits_rejected', str(snapshot.inits_rejected)),
+        ('updates', str(snapshot.updates)),
+        ('device', snapshot.device),
+    ]
+
+
+def diagnostic_array(snapshot: TrackerSnapshot, name: str, stamp: object) -> object:
+    """A DiagnosticArray holding one DiagnosticStatus for the tracker named `name`."""
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+    level, message = level_and_message(snapshot)
+    status = DiagnosticStatus(level=level, name=name, message=message,
+                              hardware_id=snapshot.device)
+    status.values = [KeyValue(key=k, value=v) for k, v in key_values(snapshot)]
+    array = DiagnosticArray()
+    array.header.stamp = stamp
+    array.status = [status]
+    return array
+
+
+class RateMeter:
+    """Frames per second over the last `window` events; thread-safe."""
+
+    def __init__(self, window: int = 30) -> None:
+        self._times: deque[float] = deque(maxlen=window)
+        self._lock = threading.Lock()
+
+    def tick(self, now: float | None = None) -> None:
+        with self._lock:
+            self._times.append(time.monotonic() if now is None else now)
+
+    def rate(self) -> float:
+        with self._lock:
+            if len(self._times) < 2 or self._times[-1] <= self._times[0]:
+                return 0.0
+            return (len(self._times) - 1) / (self._times[-1] - self._times[0])

@@ -1,0 +1,201 @@
+"""The tracking thread: takes the newest frame, runs the tracker, hands the outcome on.
+
+Why a thread: one tracking step costs tens of milliseconds and an initialisation up to
+seconds; done in a subscription callback it would block the executor, so services,
+parameters and diagnostics would stall and images would queue up. Callbacks only put frames
+into the one-slot `FrameBuffer` and commands into this worker; the worker sleeps on the
+buffer's condition variable until there is something to do.
+
+Commands (from any thread): `request_init`, `request_reset`. Each bumps a generation number;
+an outcome computed under an older generation is not published, so that after a reset or a
+new init returns, no detection of the old track can appear. The generation check and the
+publication happen under one lock for exactly that reason.
+
+The worker is a daemon thread with a stop event: `stop()` wakes it and joins with a timeout,
+so the process can exit promptly even when a long training step is running (the step is
+abandoned, never interrupted half-way through a publication).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from deeptrack_ros.core.result import Box
+from deeptrack_ros.ros.conversions import ImageConversionError
+from deeptrack_ros.ros.frame_buffer import FrameBuffer
+from deeptrack_ros.ros.history import Frame
+from deeptrack_ros.ros.session import FrameOutcome, TrackingSession
+
+
+@dataclass(frozen=True)
+class InitRequest:
+    """Start a new track on `box`, on `frame` when known, else on the first frame after.
+
+    `after_seq`: frames with a sequence number up to this one arrived before the request and
+    are tracked as usual; the first later frame is the one initialised on.
+    """
+
+    box: Box
+    stamp_ns: int
+    frame: Frame | None
+    after_seq: int
+
+
+class WorkerSink(Protocol):
+    """What the worker needs from the node: decoding, ids, publication and reporting."""
+
+    def convert(self, msg: Any) -> np.ndarray: ...
+
+    def make_track_id(self, number: int) -> str: ...
+
+    def publish(self, frame: Frame, outcome: FrameOutcome, image: np.ndarray | None) -> None: ...
+
+    def frame_rejected(self, error: ImageConversionError) -> None: ...
+
+    def init_rejected(self, reason: str, details: str | None = None) -> None: ...
+
+
+class TrackingWorker:
+    """Runs `session` on frames from `buffer` in a daemon thread."""
+
+    def __init__(self, buffer: FrameBuffer[Frame], session: TrackingSession,
+                 sink: WorkerSink, name: str = 'deeptrack_worker') -> None:
+        self._buffer = buffer
+        self._session = session
+        self._sink = sink
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._generation = 0
+        self._pending_init: InitRequest | None = None
+        self._pending_reset = False
+        self._tracks_started = 0
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    # --- control, from any thread -------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 1.0) -> bool:
+        """Ask the thread to end and wait up to `timeout` s; True when it has ended."""
+        self._stop.set()
+        self._buffer.close()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def request_init(self, request: InitRequest) -> None:
+        """Queue a (re-)initialisation; a newer request replaces one not yet started."""
+        with self._lock:
+            self._generation += 1
+            self._pending_init = request
+        self._buffer.wake()
+
+    def request_reset(self) -> None:
+        """Drop the track (and any initialisation not yet started)."""
+        with self._lock:
+            self._generation += 1
+            self._pending_init = None
+            self._pending_reset = True
+        self._buffer.wake()
+
+    # --- the thread -----------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            frame = self._buffer.get()
+            if self._stop.is_set():
+                break
+            try:
+                self._handle(frame)
+            except Exception as exc:  # noqa: BLE001 - keep the thread alive whatever happens
+                if self._stop.is_set():
+                    break
+                self._sink.init_rejected(f'internal error in the tracking thread: {exc}',
+                                         _format_exception())
+
+    def _handle(self, frame: Frame | None) -> None:
+        with self._lock:
+            generation = self._generation
+            reset, self._pending_reset = self._pending_reset, False
+            init = self._pending_init
+            ready = init is not None and (
+                init.frame is not None or (frame is not None and frame.seq > init.after_seq))
+            if ready:
+                self._pending_init = None
+            else:
+                init = None
+        if reset:
+            self._session.reset()
+        if init is not None:
+            target = init.frame if init.frame is not None else frame
+            consumed = target is frame
+            self._initialise(init, target, generation, from_buffer=consumed)
+            if consumed:
+                return
+            if frame is not None and frame.seq <= init.frame.seq:
+                self._buffer.mark_processed()  # an older frame than the one initialised on
+                return
+        if frame is not None:
+            self._track(frame, generation)
+
+    def _initialise(self, init: InitRequest, frame: Frame, generation: int,
+                    from_buffer: bool) -> None:
+        try:
+            image = self._sink.convert(frame.msg)
+        except ImageConversionError as exc:
+            if from_buffer:
+                self._buffer.mark_rejected()
+            self._sink.frame_rejected(exc)
+            self._sink.init_rejected(f'the frame to initialise on cannot be decoded: {exc}')
+            return
+        number = self._tracks_started + 1
+        try:
+            outcome = self._session.start(image, init.box, self._sink.make_track_id(number))
+        except ValueError as exc:
+            self._sink.init_rejected(f'initial box refused: {exc}')
+            if from_buffer:
+                self._track_decoded(frame, image, generation)
+            return
+        except Exception as exc:  # noqa: BLE001 - a tracker bug must not end the node
+            self._sink.init_rejected(f'initialisation failed: {exc}', _format_exception())
+            if from_buffer:
+                self._buffer.mark_processed()
+            return
+        self._tracks_started = number
+        if from_buffer:
+            self._buffer.mark_processed()
+        self._publish(frame, outcome, image, generation)
+
+    def _track(self, frame: Frame, generation: int) -> None:
+        try:
+            image = self._sink.convert(frame.msg)
+        except ImageConversionError as exc:
+            self._buffer.mark_rejected()
+            self._sink.frame_rejected(exc)
+            return
+        self._track_decoded(frame, image, generation)
+
+    def _track_decoded(self, frame: Frame, image: np.ndarray, generation: int) -> None:
+        outcome = self._session.step(image)
+        self._buffer.mark_processed()
+        self._publish(frame, outcome, image, generation)
+
+    def _publish(self, frame: Frame, outcome: FrameOutcome, image: np.ndarray,
+                 generation: int) -> None:
+        with self._lock:
+            if generation != self._generation or self._stop.is_set():
+                return
+            self._sink.publish(frame, outcome, image)
+
+
+def _format_exception() -> str:
+    import traceback
+
+    return traceback.format_exc()
