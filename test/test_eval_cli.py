@@ -44,7 +44,7 @@ def test_otb_writes_everything(root, tmp_path, capsys):
     table = captured.out.strip().splitlines()
     assert table[0].split() == ['tracker', 'P@20', 'AUC', 'SR@0.5', 'SR@0.6', 'fps']
     assert [line.split()[0] for line in table[2:]] == ['csrt', 'identity']
-    assert 'csrt Alpha: 8/8 frames' in captured.err  # progress on stderr
+    assert '[1/4] csrt Alpha: 8/8 frames' in captured.err  # progress on stderr
     summary = json.loads((out / 'summary.json').read_text())
     assert summary['device'] == 'cpu' and summary['seed'] == 4
     assert list(summary['trackers']) == ['csrt', 'identity']

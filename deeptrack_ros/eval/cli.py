@@ -197,16 +197,17 @@ def run_otb(args: argparse.Namespace) -> int:
     specs = _specs(names, args)
     progress = Progress(enabled=not args.quiet)
     evaluation = Evaluation(device='cpu', seed=args.seed)
+    total = len(specs) * len(sequences)
     with staged_dir(args.out) as staging:
-        for spec in specs:
-            for sequence in sequences:
-                tracker = spec.build()
-                if spec.name == 'deeptrack':
-                    evaluation.device = tracker.device
-                run = run_sequence(tracker, sequence, progress)
-                evaluation.add(spec.name, sequence.name,
-                               score_sequence(run.boxes, sequence.groundtruth), run)
-                write_frames_csv(staging / spec.name / f'{sequence.name}.csv', run)
+        for number, (spec, sequence) in enumerate(
+                ((sp, sq) for sp in specs for sq in sequences), start=1):
+            tracker = spec.build()
+            if spec.name == 'deeptrack':
+                evaluation.device = tracker.device
+            run = run_sequence(tracker, sequence, progress, f'[{number}/{total}] ')
+            evaluation.add(spec.name, sequence.name,
+                           score_sequence(run.boxes, sequence.groundtruth), run)
+            write_frames_csv(staging / spec.name / f'{sequence.name}.csv', run)
         write_summary(staging / 'summary.json', evaluation)
         plot_curves(staging, evaluation)
     progress.message(f'wrote {args.out}')

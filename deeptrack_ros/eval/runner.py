@@ -117,12 +117,13 @@ def sequence_images(sequence: Sequence) -> Iterator[np.ndarray]:
         yield image
 
 
-def run_sequence(tracker: Tracker, sequence: Sequence,
-                 progress: Progress | None = None) -> RunResult:
-    """Run one tracker over one sequence (one-pass evaluation)."""
+def run_sequence(tracker: Tracker, sequence: Sequence, progress: Progress | None = None,
+                 prefix: str = '') -> RunResult:
+    """Run one tracker over one sequence (one-pass evaluation); `prefix` (e.g. '[3/22] ')
+    goes in front of the progress label."""
     result = RunResult(tracker.name, sequence.name)
     if progress is not None:
-        progress.start(f'{tracker.name} {sequence.name}', len(sequence))
+        progress.start(f'{prefix}{tracker.name} {sequence.name}', len(sequence))
     for record in track_frames(tracker, sequence_images(sequence), sequence.init_box):
         result.records.append(record)
         if progress is not None:

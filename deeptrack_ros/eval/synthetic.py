@@ -14,8 +14,8 @@ import numpy as np
 
 def render_frames(count: int = 12, size: tuple[int, int] = (120, 90),
                   box: tuple[int, int, int, int] = (30, 25, 24, 20),
-                  step: tuple[int, int] = (2, 1), seed: int = 0) -> tuple[list[np.ndarray],
-                                                                             np.ndarray]:
+                  step: tuple[int, int] = (2, 1),
+                  seed: int = 0) -> tuple[list[np.ndarray], np.ndarray]:
     """(RGB frames, 0-based integer boxes) of a target moving `step` pixels per frame."""
     width, height = size
     rng = np.random.default_rng(seed)
