@@ -255,7 +255,8 @@ def yaml_text(mode: str = DEFAULT_MODE) -> str:
         '  ros__parameters:',
     ]
     for spec in parameter_specs(mode):
-        comment = textwrap.wrap(spec.full_description(), YAML_WIDTH - 6)
+        comment = textwrap.wrap(spec.full_description(), YAML_WIDTH - 6,
+                                break_on_hyphens=False)
         lines.append('')
         lines.extend(f'    # {line}' for line in comment)
         lines.append(f'    {spec.name}: {yaml_value(spec.default)}')
@@ -280,7 +281,9 @@ def yaml_value(value: Any) -> str:
 
 
 def _number(value: float | None) -> str:
-    """A bound as written in descriptions: compact (1e+04, 0.005)."""
+    """A bound as written in descriptions: whole numbers in full, others compact."""
+    if float(value).is_integer() and abs(value) < 1e12:
+        return str(int(value))
     return f'{value:g}'
 
 
