@@ -111,6 +111,9 @@ if [ "$pyver" != 3.11 ]; then
   echo "error: $VENV runs Python $pyver; the ROS 2 wheels need 3.11 (make clean; PYTHON=...)" >&2
   exit 1
 fi
+# The venv holds the package.xml of every ROS wheel, and build/ copies of ours: a colcon
+# workspace that contains this checkout must not take them for source packages.
+touch "$VENV/COLCON_IGNORE" "$BUILD/COLCON_IGNORE"
 # Activated by hand: cmake finds the ROS packages through PATH and VIRTUAL_ENV.
 export VIRTUAL_ENV=$VENV
 export PATH=$VENV/bin:$PATH
