@@ -50,9 +50,10 @@ def unique_topic(name):
 def round_trip(context, msg_type, message, timeout=DISCOVERY_TIMEOUT):
     """Publish message from one node and return what a second node in this process receives.
 
-    The two nodes are separate DDS participants' endpoints, so the message is serialised and
-    goes through the middleware. It is re-sent until it arrives, because whatever is
-    published before discovery has matched the two endpoints is dropped.
+    The nodes share the context's DDS participant, so this exercises serialisation and Fast
+    DDS's endpoint matching but not a transport (the cross-process tests below do). The
+    message is re-sent until it arrives, because whatever is published before discovery has
+    matched the two endpoints is dropped.
     """
     topic = unique_topic(msg_type.__name__.lower())
     sender = rclpy.create_node('test_sender', context=context)
