@@ -260,3 +260,20 @@ def test_status_type_comes_from_the_package_msg_file():
     if path is None:
         pytest.skip('msg/TrackStatus.msg not present')
     assert Path(path).name == 'TrackStatus.msg' and rosmsgs.has_status_type()
+
+
+def test_ground_truth_that_matches_no_image_is_an_error(sequence_dir, tmp_path, capsys):
+    bag = tmp_path / 'synth'
+    assert main(['otb2bag', str(sequence_dir), str(bag), '--quiet']) == 0
+    capsys.readouterr()
+    out = tmp_path / 'out'
+    assert main(['bag', str(bag), '--image-topic', OTB_IMAGE_TOPIC, '--init-box', '30,25,24,20',
+                 '--gt-topic', OTB_GT_TOPIC, '--tracker', 'identity', '--out', str(out),
+                 '--quiet']) == 0
+    gt_file = tmp_path / 'gt.txt'
+    gt_file.write_text('0,0,0,0\n')
+    assert main(['bag', str(bag), '--image-topic', OTB_IMAGE_TOPIC, '--init-box', '30,25,24,20',
+                 '--gt-file', str(gt_file), '--tracker', 'identity', '--out', str(out),
+                 '--quiet']) == 2
+    assert 'has no box for any tracked image' in _error_line(capsys)
+    assert (out / 'summary.json').is_file()  # the earlier good result is kept

@@ -28,7 +28,7 @@ from deeptrack_ros.eval.metrics import score_sequence
 from deeptrack_ros.eval.progress import Progress
 from deeptrack_ros.eval.report import Evaluation, write_frames_csv
 from deeptrack_ros.eval.runner import FrameRecord, RunResult, check_init_box, track_frames
-from deeptrack_ros.eval.sequences import parse_groundtruth
+from deeptrack_ros.eval.sequences import parse_groundtruth, valid_boxes
 from deeptrack_ros.eval.trackers import Box, Tracker
 
 DETECTION_TOPIC = '/deeptrack/detection'
@@ -144,7 +144,11 @@ def replay(request: ReplayRequest, tracker: Tracker, out_dir: Path, seed: int | 
     write_frames_csv(out_dir / tracker.name / f'{request.name}.csv', run)
     evaluation = None
     if gt_by_stamp is not None or gt_rows is not None:
-        gt = _groundtruth(tracked, gt_by_stamp, gt_rows, counts['images'] - len(tracked))
+        gt = _groundtruth(tracked, gt_by_stamp, gt_rows)
+        if not valid_boxes(gt).any():
+            source = request.gt_topic if gt_by_stamp is not None else request.gt_file
+            raise EvalError(f'{where(request.bag)}: the ground truth ({source}) has no box for '
+                            f'any tracked image (stamps must equal the images\' header stamps)')
         evaluation = Evaluation(device=tracker.device, seed=seed)
         evaluation.add(tracker.name, request.name, score_sequence(run.boxes, gt), run)
     return ReplayOutcome(run, counts['images'], counts['detections'], counts['statuses'],
@@ -174,7 +178,7 @@ def _first_per_stamp(items: list[tuple[int, Box]]) -> Iterator[tuple[int, Box]]:
 
 
 def _groundtruth(tracked: list[BagImage], by_stamp: dict[int, Box] | None,
-                 rows: np.ndarray | None, skipped: int) -> np.ndarray:
+                 rows: np.ndarray | None) -> np.ndarray:
     """Ground truth aligned with the tracked images; NaN rows (unscored) where there is none."""
     gt = np.full((len(tracked), 4), np.nan)
     for i, item in enumerate(tracked):

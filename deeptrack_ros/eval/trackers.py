@@ -178,8 +178,10 @@ def deeptrack_config(mode: str = 'paper', overrides: Mapping[str, Any] | None = 
     Everything goes through `TrackerConfig.from_mapping`, so an ablation is a command-line flag
     and a typo or an out-of-range value is reported with the field's name.
     """
-    from deeptrack_ros.core.config import TrackerConfig
-
+    try:
+        from deeptrack_ros.core.config import TrackerConfig
+    except ImportError as exc:
+        raise EvalError(f'the DeepTrack core cannot be imported: {exc}') from None
     values = {'mode': mode, **(overrides or {})}
     try:
         return TrackerConfig.from_mapping(values)
