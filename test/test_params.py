@@ -160,11 +160,14 @@ def test_the_shipped_yaml_loads_into_a_node_with_matching_types(ros_context):
     """rcl parses the generated file; every value keeps the type its parameter declares."""
     tracker_node = TrackerNode(context=ros_context, namespace=unique_namespace(),
                                cli_args=['--ros-args', '--params-file', str(YAML)])
+    lines = {line.split(':', 1)[0].strip(): line.split(':', 1)[1].strip()
+             for line in YAML.read_text(encoding='utf-8').splitlines()
+             if line.startswith('    ') and not line.strip().startswith('#') and ':' in line}
     try:
         for spec in parameters.parameter_specs():
-            value = tracker_node.get_parameter(spec.name).value
-            got = tuple(value) if isinstance(spec.default, tuple) else value
-            assert got == spec.default and type(got) is type(spec.default), spec.name
+            value = parameters.plain_value(tracker_node.get_parameter(spec.name).value)
+            assert type(value) is type(spec.default), spec.name
+            assert parameters.yaml_value(value) == lines[spec.name], spec.name
     finally:
         tracker_node.destroy_node()
 

@@ -267,14 +267,23 @@ class TrackerNode(rclpy.node.Node):
         return self.get_parameter(name).value
 
     def _configure_torch(self) -> None:
+        self._apply_torch_threads()
+        _, warning = resolve_device(self._param('device'))
+        if warning:
+            self.get_logger().warning(warning)
+
+    def _apply_torch_threads(self) -> None:
+        """Limit torch's threads, in the calling thread.
+
+        Called again from the worker thread at each initialisation: torch's intra-op thread
+        count is per thread (an OpenMP setting), so setting it only in the main thread would
+        leave the tracking thread on the default.
+        """
         threads = int(self._param('torch_threads'))
         if threads > 0:
             import torch
 
             torch.set_num_threads(threads)
-        _, warning = resolve_device(self._param('device'))
-        if warning:
-            self.get_logger().warning(warning)
 
     def _device_label(self) -> str:
         tracker = self._session.tracker
@@ -285,6 +294,7 @@ class TrackerNode(rclpy.node.Node):
 
     def _build_tracker(self) -> DeepTracker:
         """A tracker with the parameters as they are now (called at each initialisation)."""
+        self._apply_torch_threads()
         values = current_values(self, self._specs)
         seed = int(values['seed'])
         with warnings.catch_warnings(record=True) as caught:

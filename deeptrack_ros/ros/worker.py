@@ -80,10 +80,15 @@ class TrackingWorker:
         self._thread.start()
 
     def stop(self, timeout: float = 1.0) -> bool:
-        """Ask the thread to end and wait up to `timeout` s; True when it has ended."""
+        """Ask the thread to end and wait up to `timeout` s; True when it has ended.
+
+        Only the first call waits: a later one (destroy_node after main's bounded stop) must
+        not add another timeout to a shutdown that is already late.
+        """
+        first = not self._stop.is_set()
         self._stop.set()
         self._buffer.close()
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+        if first and self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout)
         return not self._thread.is_alive()
 
