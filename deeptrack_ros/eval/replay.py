@@ -98,7 +98,7 @@ def replay(request: ReplayRequest, tracker: Tracker, out_dir: Path, seed: int | 
                 writer.add_topic(request.status_topic, rosmsgs.STATUS)
 
             run = RunResult(tracker.name, request.name)
-            tracked: list[BagImage] = []
+            tracked: list[tuple[int, int]] = []  # (image index, stamp): never the pixels
             current: list[BagImage] = []
             counts = {'images': 0, 'detections': 0, 'statuses': 0}
 
@@ -122,7 +122,7 @@ def replay(request: ReplayRequest, tracker: Tracker, out_dir: Path, seed: int | 
                 progress.start(f'{tracker.name} {request.name}', total)
             for record in track_frames(tracker, feed(), init_box):
                 item = current[0]
-                tracked.append(item)
+                tracked.append((item.index, rosmsgs.stamp_ns(item.header)))
                 run.records.append(record)
                 writer.write(request.detection_topic, item.log_ns,
                              _detection(item.header, record))
@@ -177,17 +177,18 @@ def _first_per_stamp(items: list[tuple[int, Box]]) -> Iterator[tuple[int, Box]]:
             yield stamp, box
 
 
-def _groundtruth(tracked: list[BagImage], by_stamp: dict[int, Box] | None,
+def _groundtruth(tracked: list[tuple[int, int]], by_stamp: dict[int, Box] | None,
                  rows: np.ndarray | None) -> np.ndarray:
-    """Ground truth aligned with the tracked images; NaN rows (unscored) where there is none."""
+    """Ground truth aligned with the tracked (index, stamp) images; NaN rows (unscored) where
+    there is none."""
     gt = np.full((len(tracked), 4), np.nan)
-    for i, item in enumerate(tracked):
+    for i, (index, stamp) in enumerate(tracked):
         if by_stamp is not None:
-            box = by_stamp.get(rosmsgs.stamp_ns(item.header))
+            box = by_stamp.get(stamp)
             if box is not None:
                 gt[i] = box
-        elif rows is not None and item.index < len(rows):
-            gt[i] = rows[item.index]
+        elif rows is not None and index < len(rows):
+            gt[i] = rows[index]
     return gt
 
 

@@ -12,6 +12,7 @@ and the tests run where torch or the core are not available.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -216,6 +217,10 @@ class DeepTrackTracker(Tracker):
         return self._info
 
     def _keep(self, result: Any) -> Box | None:
+        if getattr(result, 'particles', None) is not None:
+            # the harness keeps every frame's info: drop the per-particle arrays (~60 kB a
+            # frame) so long sequences and bags do not grow memory for data nobody reads
+            result = dataclasses.replace(result, particles=None, particle_scores=None)
         self._info = FrameInfo(score=float(result.score), confidence=float(result.confidence),
                                quality=float(result.quality), updated=bool(result.updated),
                                lost=bool(result.lost), result=result)
