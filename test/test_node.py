@@ -264,7 +264,6 @@ def test_diagnostics_and_debug_image(make_node):
     [picture] = [i for i in peer.debug_images if i.header == header]
     assert (picture.encoding, picture.width, picture.height) == ('rgb8', 160, 120)
 
-
     def reports():
         return [d.status[0] for d in list(peer.diagnostics)
                 if d.status[0].name.startswith(peer.base)]

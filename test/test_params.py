@@ -60,9 +60,8 @@ def test_every_config_field_is_declared_with_its_descriptor(node):
             assert (descriptor.integer_range[0].from_value,
                     descriptor.integer_range[0].to_value) == (info.minimum, info.maximum), name
         elif isinstance(default, float):
-            assert (descriptor.floating_point_range[0].from_value,
-                    descriptor.floating_point_range[0].to_value) == (info.minimum,
-                                                                      info.maximum), name
+            bounds = descriptor.floating_point_range[0]
+            assert (bounds.from_value, bounds.to_value) == (info.minimum, info.maximum), name
     estimator = node.describe_parameter('estimator')
     assert 'argmax' in estimator.description and 'top_mean' in estimator.description
 
@@ -108,8 +107,8 @@ def test_valid_changes_are_accepted(node):
                                    Parameter('publish_debug_image', value=True)])
     assert all(r.successful for r in results), [r.reason for r in results]
     config = parameters.tracker_config(parameters.current_values(node, node._specs))
-    assert (config.lost_score, config.estimator, config.lcn_radii) == (0.3, 'top_mean',
-                                                                      (0.2, 0.25))
+    assert config.lost_score == 0.3 and config.estimator == 'top_mean'
+    assert config.lcn_radii == (0.2, 0.25)
 
 
 def test_set_parameters_service_refuses_with_a_reason_over_dds(ros_context):
@@ -179,3 +178,18 @@ def test_yaml_values_keep_their_types():
     assert parameters.yaml_value(3) == '3'
     assert parameters.yaml_value("it's") == "'it''s'"
     assert parameters.yaml_value((0.1, 0.15)) == '[0.1, 0.15]'
+
+
+def test_cuda_requested_without_cuda_falls_back_to_the_cpu(ros_context):
+    torch = pytest.importorskip('torch')
+    if torch.cuda.is_available():
+        pytest.skip('this machine has CUDA, so there is no fallback to see')
+    tracker_node = TrackerNode(context=ros_context, namespace=unique_namespace(),
+                               parameter_overrides=[Parameter('device', value='cuda')])
+    try:
+        assert tracker_node.snapshot().device == 'cpu'
+        tracker = tracker_node._build_tracker()
+        assert tracker.device.type == 'cpu'
+        assert 'CUDA is unavailable' in tracker.device_warning
+    finally:
+        tracker_node.destroy_node()

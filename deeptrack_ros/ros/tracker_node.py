@@ -262,6 +262,11 @@ class TrackerNode(rclpy.node.Node):
             self._inits_rejected += 1
         self.get_logger().warning(reason + (f'\n{details}' if details else ''))
 
+    def worker_error(self, error: Exception, details: str) -> None:
+        self._warn_once.report(f'worker:{type(error).__name__}',
+                               f'unexpected error in the tracking thread (it goes on): {error}',
+                               details)
+
     # --- helpers --------------------------------------------------------------------------
     def _param(self, name: str) -> Any:
         return self.get_parameter(name).value

@@ -58,6 +58,8 @@ class WorkerSink(Protocol):
 
     def init_rejected(self, reason: str, details: str | None = None) -> None: ...
 
+    def worker_error(self, error: Exception, details: str) -> None: ...
+
 
 class TrackingWorker:
     """Runs `session` on frames from `buffer` in a daemon thread."""
@@ -121,9 +123,8 @@ class TrackingWorker:
                 self._handle(frame)
             except Exception as exc:  # noqa: BLE001 - keep the thread alive whatever happens
                 if self._stop.is_set():
-                    break
-                self._sink.init_rejected(f'internal error in the tracking thread: {exc}',
-                                         _format_exception())
+                    break  # e.g. a publisher destroyed under us during shutdown
+                self._sink.worker_error(exc, _format_exception())
 
     def _handle(self, frame: Frame | None) -> None:
         with self._lock:
