@@ -130,9 +130,9 @@ def test_reinit_reset_and_stop(make_node):
     send_and_wait(peer, 1)
 
     # A box stamped with a frame the node has not seen applies to the next frame: new track.
+    # (Should the frame overtake the box, the box finds it by stamp: the same outcome.)
     peer.send_init(SEQUENCE.box(2), t(2))
-    peer.wait_for(lambda: node.snapshot().state != 'stopped' and len(peer.statuses) >= 2, 1)
-    time.sleep(0.3)  # the init must arrive before the frame for this check to be meaningful
+    time.sleep(0.3)
     peer.send_image(SEQUENCE.frame(2), t(2))
     peer.wait_for(lambda: detection_for(peer, t(2)), TIMEOUT, 'the re-initialised detection')
     [detection] = detection_for(peer, t(2))
@@ -242,8 +242,8 @@ def test_burst_counts_add_up(make_node):
     counters = node.snapshot().counters
     assert counters.processed + counters.dropped + counters.rejected == counters.received
     assert counters.dropped > 0, 'a burst of 20 frames at once must drop some'
-    last = peer.status_for(stamp(t(20)))
-    assert last is not None, 'the newest frame of a burst is never the one dropped'
+    # The newest frame of a burst is never the one dropped.
+    peer.wait_status(stamp(t(20)), 10)
     peer.wait_for(lambda: peer.latest_status().frames_processed == counters.processed, 10,
                   'the last status')
     final = peer.latest_status()
