@@ -55,27 +55,30 @@ class OnlineLearner:
 
     @torch.no_grad()
     def frame_loss(self, samples: SampleSet) -> float:
-        """Eq. 10 on the fused output of the current model, for the lazy-update test."""
+        """Eq. 10 on the fused output of the current model (used on the first frame)."""
         fused = self.net(samples.patches).fused
         return float(structural_loss(fused, samples.labels, samples.importance, self.config))
 
-    def lazy_update(self, current: SampleSet, positives: SamplePool, negatives: SamplePool,
+    def lazy_update(self, current_loss: float, positives: SamplePool, negatives: SamplePool,
                     frame: int, max_iterations: int, force: bool = False) -> UpdateOutcome:
-        """Train only when the current loss exceeds trigger * epsilon, then until < epsilon.
+        """Train only when the current frame's loss L1 exceeds trigger * epsilon, then until
+        the training loss L is below epsilon (or the iteration bound is reached).
 
-        `force` skips the trigger test (first frame, where the model starts untrained).
+        `current_loss` comes from outputs the tracker already computed while scoring, so a
+        frame that needs no update costs no extra network pass. `force` skips the trigger
+        test (first frame, where the model starts untrained).
         """
         config = self.config
-        loss = self.frame_loss(current)
-        before = loss
-        if not force and loss <= config.lazy_trigger_factor * config.lazy_epsilon:
-            return UpdateOutcome(0, before, loss)
+        if not force and current_loss <= config.lazy_trigger_factor * config.lazy_epsilon:
+            return UpdateOutcome(0, current_loss, current_loss)
         iterations = 0
-        while iterations < max_iterations and loss >= config.lazy_epsilon:
-            self.step(positives, negatives, frame)
+        loss = current_loss
+        while iterations < max_iterations:
+            loss = self.step(positives, negatives, frame)
             iterations += 1
-            loss = self.frame_loss(current)
-        return UpdateOutcome(iterations, before, loss)
+            if loss < config.lazy_epsilon:
+                break
+        return UpdateOutcome(iterations, current_loss, loss)
 
     def draw_batch(self, positives: SamplePool, negatives: SamplePool,
                    frame: int) -> SampleSet:
@@ -92,21 +95,27 @@ class OnlineLearner:
         return SampleSet(torch.cat([pos[0], neg[0]]), torch.cat([pos[1], neg[1]]),
                          torch.cat([pos[2], neg[2]]))
 
-    def step(self, positives: SamplePool, negatives: SamplePool, frame: int) -> None:
-        """One IT-SGD iteration on a fresh mini-batch."""
+    def step(self, positives: SamplePool, negatives: SamplePool, frame: int) -> float:
+        """One IT-SGD iteration on a fresh mini-batch; returns the batch's fused loss (Eq. 10)
+        before the step, the L the lazy update drives below epsilon."""
+        config = self.config
         batch = self.draw_batch(positives, negatives, frame)
-        self._step_cues(batch)
-        self._step_fusion(batch)
+        with torch.no_grad():
+            before = self.net(batch.patches)
+            fused_loss = float(structural_loss(before.fused, batch.labels, batch.importance,
+                                               config))
+            cue_errors = truncated_sq_error(before.cue_outputs, batch.labels, config)
+        self._step_cues(batch, cue_errors)
+        self._step_fusion(batch, before.features)
+        return fused_loss
 
-    def _step_cues(self, batch: SampleSet) -> None:
-        """SGD on every cue branch against its own head, back-propagating only samples whose
-        truncated error is non-zero in some cue (the speed-up the truncated norm allows)."""
+    def _step_cues(self, batch: SampleSet, cue_errors: torch.Tensor) -> None:
+        """SGD on every cue branch against its own head, back-propagating only the samples
+        whose truncated error is non-zero in some cue (the speed-up the truncated norm allows).
+        """
         config = self.config
         count = batch.patches.shape[0]
-        with torch.no_grad():
-            errors = truncated_sq_error(self.net(batch.patches).cue_outputs, batch.labels,
-                                        config)
-        active = (errors > 0).any(dim=1)
+        active = (cue_errors > 0).any(dim=1)
         if not bool(active.any()):
             return
         patches, labels, importance = (batch.patches[active], batch.labels[active],
@@ -121,16 +130,18 @@ class OnlineLearner:
             torch.nn.utils.clip_grad_norm_(self.net.cue_parameters(), config.grad_clip)
         self.cue_optimizer.step()
 
-    def _step_fusion(self, batch: SampleSet) -> None:
-        """Coordinate descent on the fusion layer, one cue's input block at a time."""
+    def _step_fusion(self, batch: SampleSet, features: torch.Tensor) -> None:
+        """Coordinate descent on the fusion layer, one cue's 8 input dimensions at a time.
+
+        Uses the cue responses of this batch from before the cue step: re-running the
+        branches after it would double the cost for a change of one small SGD step.
+        """
         config = self.config
         fusion = self.net.fusion
         hidden = self.net.hidden
-        with torch.no_grad():
-            features = self.net.branch_features(batch.patches).reshape(
-                batch.patches.shape[0], -1)
+        flat = features.reshape(features.shape[0], -1)
         for cue in range(NUM_CUES):
-            fused = fusion(features)
+            fused = fusion(flat)
             loss = structural_loss(fused, batch.labels, batch.importance, config)
             if not loss.requires_grad or float(loss.detach()) == 0.0:
                 return

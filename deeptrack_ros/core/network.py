@@ -77,10 +77,22 @@ class DeepTrackNet(nn.Module):
                 param.copy_(values * bound)
 
     def branch_features(self, patches: torch.Tensor) -> torch.Tensor:
-        """(N, 3, P, P) cue patches -> (N, 3, hidden) features after the first fc layer."""
-        x = F.max_pool2d(F.relu(self.conv1(patches)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        x = x.view(x.shape[0], NUM_CUES, -1)
+        """(N, 3, P, P) cue patches -> (N, 3, hidden) features after the first fc layer.
+
+        The cues run as three plain convolutions rather than one grouped convolution: on the
+        CPU the grouped kernel measured about twice as slow for these tiny channel counts.
+        """
+        c1 = self.conv1.out_channels // NUM_CUES
+        c2 = self.conv2.out_channels // NUM_CUES
+        branches = []
+        for cue in range(NUM_CUES):
+            x = F.conv2d(patches[:, cue:cue + 1], self.conv1.weight[cue * c1:(cue + 1) * c1],
+                         self.conv1.bias[cue * c1:(cue + 1) * c1])
+            x = F.max_pool2d(F.relu(x), 2)
+            x = F.conv2d(x, self.conv2.weight[cue * c2:(cue + 1) * c2],
+                         self.conv2.bias[cue * c2:(cue + 1) * c2])
+            branches.append(F.max_pool2d(F.relu(x), 2).flatten(1))
+        x = torch.stack(branches, dim=1)
         x = torch.einsum('ncf,cfh->nch', x, self.fc_weight) + self.fc_bias
         return F.relu(x)
 

@@ -163,6 +163,26 @@ class FrameScorer:
                            {'cues': total - score_ms, 'crop': 0.0, 'score': score_ms})
 
     @torch.no_grad()
+    def crop_around(self, image: np.ndarray, boxes: np.ndarray,
+                    reference: tuple[float, float, float, float]) -> torch.Tensor:
+        """Training patches of boxes outside the scored region, from a level of their own.
+
+        The level uses the same working scale as scoring (the reference box becomes one
+        patch in the dense path), so these patches look like scored ones.
+        """
+        config = self.config
+        if config.scoring == 'dense':
+            scale = (config.patch_size / reference[2], config.patch_size / reference[3])
+            object_px = float(config.patch_size)
+        else:
+            scale = (config.region_object_height / reference[3],) * 2
+            object_px = config.region_object_height
+        level = self.build_level(image, region_bounds(boxes), scale, object_px, reference[3])
+        tensor = torch.as_tensor(boxes, dtype=torch.float32, device=self.device)
+        return normalise_patches(crop_patches(level.cues, level.region, tensor,
+                                              config.patch_size), config)
+
+    @torch.no_grad()
     def crop(self, frame: FrameScores, boxes: torch.Tensor,
              level_of: torch.Tensor | None = None) -> torch.Tensor:
         """Training patches of the given boxes, each cropped from its level's cue maps."""

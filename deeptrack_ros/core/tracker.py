@@ -19,7 +19,7 @@ from deeptrack_ros.core.boxes import iou_torch, validate_box
 from deeptrack_ros.core.config import TrackerConfig, preset
 from deeptrack_ros.core.cues import crop_patches, is_gray, normalise_patches
 from deeptrack_ros.core.learner import OnlineLearner, SampleSet
-from deeptrack_ros.core.loss import sample_importance, structural_labels
+from deeptrack_ros.core.loss import sample_importance, structural_labels, structural_loss
 from deeptrack_ros.core.memory import SamplePool
 from deeptrack_ros.core.network import NUM_CUES, DeepTrackNet, deeptrack_score
 from deeptrack_ros.core.quality import tracking_quality
@@ -122,8 +122,9 @@ class DeepTracker:
                                                      config.patch_size), config)
         cue_done = time.perf_counter()
         current = self._store_samples(patches[:1], patches[1:], boxes[1:], boxes[0], 1.0)
-        outcome = self.learner.lazy_update(current, self.positives, self.negatives, 0,
-                                           config.first_frame_iterations, force=True)
+        outcome = self.learner.lazy_update(self.learner.frame_loss(current), self.positives,
+                                           self.negatives, 0, config.first_frame_iterations,
+                                           force=True)
         with torch.no_grad():
             fused = self.net(patches[:1]).fused
             score = float(deeptrack_score(fused)[0])
@@ -170,13 +171,31 @@ class DeepTracker:
             sample_levels = frame_scores.level_of[torch.cat([
                 torch.tensor([best], device=self.device), pick_t])]
         sample_patches = self.scorer.crop(frame_scores, sample_boxes, sample_levels)
+        if config.wide_negatives > 0:
+            wide = draw_particles(TargetState.from_box(estimate_box, self.state.aspect),
+                                  config.wide_negatives, config, self.rng, image.shape[:2],
+                                  config.wide_negative_spread)
+            sample_patches = torch.cat([sample_patches,
+                                        self.scorer.crop_around(image, wide, estimate_box)])
+            sample_boxes = torch.cat([sample_boxes, torch.as_tensor(
+                wide, dtype=torch.float32, device=self.device)])
         self._sync()
         t3 = time.perf_counter()
         confidence = _confidence(best_score)
         lost = confidence < config.lost_score
         current = self._store_samples(sample_patches[:1], sample_patches[1:], sample_boxes[1:],
                                       estimate, quality)
-        outcome = self.learner.lazy_update(current, self.positives, self.negatives, frame,
+        # L1 of the lazy update from the outputs scoring already produced (estimate + the
+        # stored particles), so frames that need no training cost no extra network pass. The
+        # stored samples are [positive, (flip,) particle negatives, wide negatives]; the n
+        # samples before the wide ones are one positive (label and Theta as the estimate's)
+        # followed by the particle negatives.
+        current_outputs = torch.cat([fused[best:best + 1], fused[pick_t]])
+        n = current_outputs.shape[0]
+        first = current.labels.shape[0] - config.wide_negatives - n
+        current_loss = float(structural_loss(current_outputs, current.labels[first:first + n],
+                                             current.importance[first:first + n], config))
+        outcome = self.learner.lazy_update(current_loss, self.positives, self.negatives, frame,
                                            config.max_update_iterations)
         self._sync()
         t4 = time.perf_counter()

@@ -1,0 +1,147 @@
+"""Each DeepTrack equation checked on values computed by hand."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from deeptrack_ros.core.boxes import iou_xywh, validate_box
+from deeptrack_ros.core.config import TrackerConfig
+from deeptrack_ros.core.loss import (
+    sample_importance, structural_labels, structural_loss, truncated_sq_error)
+from deeptrack_ros.core.memory import (
+    SamplePool, negative_probabilities, positive_probabilities)
+from deeptrack_ros.core.network import deeptrack_score
+from deeptrack_ros.core.quality import tracking_quality
+
+CONFIG = TrackerConfig()
+
+
+def test_theta_printed_form_hand_values():
+    iou = torch.tensor([0.0, 0.5, 1.0, 0.75])
+    theta = sample_importance(iou, 1.0)
+    edge = abs(2.0 / (1.0 + math.exp(0.5)) - 1.0)  # 0.2449...
+    assert theta[0].item() == pytest.approx(edge, abs=1e-6)
+    assert theta[1].item() == pytest.approx(0.0, abs=1e-7)
+    assert theta[2].item() == pytest.approx(edge, abs=1e-6)
+    assert theta[3].item() == pytest.approx(abs(2.0 / (1.0 + math.exp(-0.25)) - 1.0), abs=1e-6)
+    assert edge == pytest.approx(0.244919, abs=1e-6)
+
+
+def test_theta_steepness_reaches_near_one():
+    theta = sample_importance(torch.tensor([1.0]), 10.0)
+    assert theta.item() == pytest.approx(2.0 / (1.0 + math.exp(-5.0)) - 1.0, abs=1e-6)
+
+
+def test_labels_strictly_above_half():
+    labels = structural_labels(torch.tensor([0.2, 0.5, 0.5001, 0.9]), 0.5)
+    assert labels.tolist() == [0.0, 0.0, 1.0, 1.0]
+
+
+def test_truncated_norm_thresholds():
+    # beta = 0.0025, u = 3: positives truncated at 0.000625, negatives at 0.0025.
+    pos = torch.ones(4)
+    neg = torch.zeros(4)
+    # errors chosen on e = (d, 0) so ||e||^2 = d^2
+    d = torch.sqrt(torch.tensor([0.0006, 0.0007, 0.0024, 0.0026]))
+    pos_out = torch.stack([1.0 - d, torch.zeros(4)], dim=1)
+    neg_out = torch.stack([d, torch.ones(4)], dim=1)
+    pos_err = truncated_sq_error(pos_out, pos, CONFIG)
+    neg_err = truncated_sq_error(neg_out, neg, CONFIG)
+    assert pos_err.tolist() == pytest.approx([0.0, 0.0007, 0.0024, 0.0026], abs=1e-7)
+    assert neg_err.tolist() == pytest.approx([0.0, 0.0, 0.0, 0.0026], abs=1e-7)
+
+
+def test_structural_loss_is_theta_weighted_mean():
+    outputs = torch.tensor([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]])
+    labels = torch.tensor([1.0, 1.0, 0.0])
+    theta = torch.tensor([0.2, 0.1, 0.5])
+    # squared errors: 1 (kept), 0 (truncated), 1 (kept)
+    expected = (0.2 * 1.0 + 0.0 + 0.5 * 1.0) / 3
+    assert structural_loss(outputs, labels, theta, CONFIG).item() == pytest.approx(expected)
+
+
+def test_score_equation_one():
+    s = torch.tensor([[1.0, 0.0], [0.5, 0.5], [0.0, 1.0], [2.0, -1.0]])
+    assert deeptrack_score(s).tolist() == pytest.approx(
+        [math.e, 0.5, 0.0, 2.0 * math.exp(3.0)], rel=1e-6)
+
+
+def test_quality_on_constructed_heat_map():
+    # Three particles score above v * S*: the estimate itself, a neighbour (IoU > 0.5,
+    # predicted perfectly) and a far-away second peak (IoU 0, predicted positive).
+    boxes = torch.tensor([[10.0, 10.0, 10.0, 10.0], [11.0, 10.0, 10.0, 10.0],
+                          [60.0, 60.0, 10.0, 10.0], [30.0, 30.0, 10.0, 10.0]])
+    outputs = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.9, 0.0], [0.0, 1.0]])
+    scores = deeptrack_score(outputs)
+    estimate = boxes[0]
+    q = tracking_quality(scores, outputs, boxes, estimate, float(scores[0]), CONFIG)
+    theta_far = abs(2.0 / (1.0 + math.exp(0.5)) - 1.0)
+    far_error = 0.9 ** 2 + 1.0  # label [0, 1], output [0.9, 0]
+    expected = 1.0 - (0.0 + 0.0 + theta_far * far_error) / 3
+    assert q == pytest.approx(expected, abs=1e-5)
+    # A single sharp peak gives Q = 1.
+    single = tracking_quality(scores[:2], outputs[:2], boxes[:2], estimate,
+                              float(scores[0]), CONFIG)
+    assert single == pytest.approx(1.0)
+    # No positive peak at all: Q = 0.
+    assert tracking_quality(scores, outputs, boxes, estimate, -0.1, CONFIG) == 0.0
+
+
+def test_iou_hand_values():
+    assert iou_xywh(np.array([0, 0, 10, 10]), np.array([5, 0, 10, 10])) == pytest.approx(1 / 3)
+    assert iou_xywh(np.array([0, 0, 10, 10]), np.array([20, 20, 5, 5])) == 0.0
+    assert iou_xywh(np.array([0, 0, 10, 10]), np.array([0, 0, 10, 10])) == pytest.approx(1.0)
+
+
+def test_pool_evicts_oldest_first():
+    pool = SamplePool(5, (3, 4, 4), torch.device('cpu'))
+    for frame in range(4):
+        patches = torch.full((2, 3, 4, 4), float(frame))
+        pool.add(patches, torch.ones(2), torch.ones(2), frame, quality=1.0 - 0.1 * frame)
+    assert pool.size == 5
+    assert sorted(pool.frames_in_pool().tolist()) == [1, 2, 2, 3, 3]
+    stored = sorted(float(p[0, 0, 0]) for p in pool.patches)
+    assert stored == [1.0, 2.0, 2.0, 3.0, 3.0]
+    assert sorted(pool.quality_in_pool().tolist()) == pytest.approx([0.7, 0.7, 0.8, 0.8, 0.9])
+
+
+def test_negative_sampling_follows_temporal_decay_and_quality():
+    frames = np.array([10, 10, 9])
+    quality = np.array([1.0, 1.0, 1.0])
+    p = negative_probabilities(frames, quality, current=10, sigma=10.0, use_quality=True)
+    ratio = p[2] / p[0]
+    assert ratio == pytest.approx(math.exp(-10.0), rel=1e-6)
+    assert p.sum() == pytest.approx(1.0)
+    # Quality halves a frame's weight (Eq. 14).
+    p_q = negative_probabilities(np.array([10, 10]), np.array([1.0, 0.5]), 10, 10.0, True)
+    assert p_q.tolist() == pytest.approx([2 / 3, 1 / 3])
+    # A pool of old frames only still gives a distribution.
+    old = negative_probabilities(np.array([1, 2]), np.ones(2), 100, 10.0, True)
+    assert old.sum() == pytest.approx(1.0)
+
+
+def test_positive_sampling_uniform_times_quality():
+    assert positive_probabilities(np.ones(4), True).tolist() == pytest.approx([0.25] * 4)
+    p = positive_probabilities(np.array([1.0, 0.0, 1.0]), True)
+    assert p.tolist() == pytest.approx([0.5, 0.0, 0.5])
+    assert positive_probabilities(np.array([1.0, 0.0]), False).tolist() == [0.5, 0.5]
+
+
+def test_empirical_batch_distribution_matches_equations():
+    rng = np.random.default_rng(0)
+    p = negative_probabilities(np.array([5] * 10 + [4] * 10), np.ones(20), 5, 0.1, False)
+    draws = rng.choice(20, size=20000, p=p)
+    share_new = (draws < 10).mean()
+    expected = 1.0 / (1.0 + math.exp(-0.1))
+    assert share_new == pytest.approx(expected, abs=0.02)
+
+
+def test_validate_box_clips_partial_and_rejects_bad():
+    assert validate_box((-5, -5, 20, 20), (100, 100)) == (0.0, 0.0, 15.0, 15.0)
+    for bad, word in [((0, 0, 0, 5), 'positive'), ((0, 0, -1, 5), 'positive'),
+                      ((float('nan'), 0, 5, 5), 'finite'), ((200, 200, 5, 5), 'outside'),
+                      ((0, 0, 5), '4 numbers'), ((0, 0, float('inf'), 5), 'finite')]:
+        with pytest.raises(ValueError, match=word):
+            validate_box(bad, (100, 100))

@@ -1,0 +1,61 @@
+"""The lazy update and IT-SGD on a tiny problem, without images."""
+
+import numpy as np
+import torch
+
+from deeptrack_ros.core.config import preset
+from deeptrack_ros.core.learner import OnlineLearner, SampleSet
+from deeptrack_ros.core.memory import SamplePool
+from deeptrack_ros.core.network import DeepTrackNet
+
+CONFIG = preset('paper').replace(batch_positives=4, batch_negatives=8, momentum=0.9)
+
+
+def _setup():
+    gen = torch.Generator().manual_seed(0)
+    net = DeepTrackNet(CONFIG)
+    net.reset_parameters_with(gen)
+    learner = OnlineLearner(net, CONFIG, np.random.default_rng(0))
+    positives = SamplePool(20, (3, 32, 32), torch.device('cpu'))
+    negatives = SamplePool(40, (3, 32, 32), torch.device('cpu'))
+    bright = torch.rand(4, 3, 32, 32, generator=gen) * 2 + 8
+    dark = torch.rand(12, 3, 32, 32, generator=gen) * 2
+    positives.add(bright, torch.ones(4), torch.full((4,), 0.24), 0, 1.0)
+    negatives.add(dark, torch.zeros(12), torch.full((12,), 0.24), 0, 1.0)
+    current = SampleSet(torch.cat([bright, dark]), torch.cat([torch.ones(4), torch.zeros(12)]),
+                        torch.full((16,), 0.24))
+    return learner, positives, negatives, current
+
+
+def test_lazy_update_skips_small_loss():
+    learner, positives, negatives, _ = _setup()
+    before = [p.detach().clone() for p in learner.net.parameters()]
+    small = CONFIG.lazy_trigger_factor * CONFIG.lazy_epsilon * 0.99
+    outcome = learner.lazy_update(small, positives, negatives, 0, 10)
+    assert outcome.iterations == 0 and not outcome.updated
+    assert all(torch.equal(a, b) for a, b in zip(before, learner.net.parameters()))
+
+
+def test_lazy_update_trains_until_epsilon_or_bound():
+    learner, positives, negatives, current = _setup()
+    start = learner.frame_loss(current)
+    outcome = learner.lazy_update(start, positives, negatives, 0, 300)
+    assert outcome.updated
+    assert outcome.loss_after < CONFIG.lazy_epsilon or outcome.iterations == 300
+    assert learner.frame_loss(current) < start
+    bounded = _setup()
+    outcome = bounded[0].lazy_update(1.0, bounded[1], bounded[2], 0, 3)
+    assert outcome.iterations == 3
+
+
+def test_fusion_update_touches_only_its_cue_block_per_step():
+    learner, positives, negatives, _ = _setup()
+    batch = learner.draw_batch(positives, negatives, 0)
+    features = learner.net(batch.patches).features.detach()
+    features[:, 1:] = 0.0  # cues 2 and 3 silent: their fusion weights get no gradient
+    before = learner.net.fusion.weight.detach().clone()
+    learner._step_fusion(batch, features)
+    after = learner.net.fusion.weight.detach()
+    hidden = learner.net.hidden
+    assert not torch.equal(before[:, :hidden], after[:, :hidden])
+    assert torch.equal(before[:, hidden:], after[:, hidden:])

@@ -1,0 +1,179 @@
+"""The tracker end to end: network shapes, bad inputs, determinism, a synthetic sequence."""
+
+import numpy as np
+import pytest
+import torch
+
+from deeptrack_ros.core import DeepTracker, TrackResult, preset
+from deeptrack_ros.core.boxes import iou_xywh
+from deeptrack_ros.core.cues import is_gray
+from deeptrack_ros.core.network import DeepTrackNet
+
+SIZE = (150, 200)  # rows, cols
+
+
+def _smooth_noise(rng, shape, cell):
+    """Blocky noise upsampled and box-blurred: a texture with structure at a given scale."""
+    coarse = rng.random((shape[0] // cell + 2, shape[1] // cell + 2, 3))
+    big = np.kron(coarse, np.ones((cell, cell, 1)))[:shape[0], :shape[1]]
+    kernel = np.ones(cell) / cell
+    for axis in (0, 1):
+        big = np.apply_along_axis(lambda v: np.convolve(v, kernel, mode='same'), axis, big)
+    return big
+
+
+def synthetic_sequence(frames=50, seed=3):
+    """A textured target moving, growing and briefly occluded on a textured background.
+
+    Returns (images, boxes) with boxes 0-based (x, y, w, h).
+    """
+    rng = np.random.default_rng(seed)
+    background = (_smooth_noise(rng, SIZE, 6) * 0.6 + 0.2) * 255
+    # A reddish, aperiodic texture: nothing in it repeats, so no shifted copy matches it.
+    target = _smooth_noise(rng, (40, 30), 4)
+    target[..., 0] = 0.5 + 0.5 * target[..., 0]
+    target = target * 255
+    images, boxes = [], []
+    for t in range(frames):
+        scale = 1.0 + 0.25 * t / frames
+        h, w = int(round(40 * scale)), int(round(30 * scale))
+        cx = 60 + 70 * t / frames + 8 * np.sin(t / 5)
+        cy = 70 + 20 * np.sin(t / 9)
+        x0, y0 = int(round(cx - w / 2)), int(round(cy - h / 2))
+        image = background.copy()
+        rows = (np.arange(h) * 40 / h).astype(int)
+        cols = (np.arange(w) * 30 / w).astype(int)
+        image[y0:y0 + h, x0:x0 + w] = target[rows][:, cols]
+        if 30 <= t < 33:  # a gray occluder covers most of the target for three frames
+            image[y0 - 5:y0 + h + 5, x0 + w // 4:x0 + w + 5] = 128
+        images.append(np.clip(image, 0, 255).astype(np.uint8))
+        boxes.append((float(x0), float(y0), float(w), float(h)))
+    return images, np.array(boxes)
+
+
+FAST = preset('best').replace(first_frame_iterations=100, max_update_iterations=3, batch_positives=8, batch_negatives=24)
+
+
+def run(config, images, box, seed=0):
+    tracker = DeepTracker(config, device='cpu', seed=seed)
+    results = [tracker.initialize(images[0], box)]
+    results += [tracker.track(image) for image in images[1:]]
+    return results
+
+
+def test_network_shapes_and_dense_equals_per_patch():
+    net = DeepTrackNet(preset('paper'))
+    net.reset_parameters_with(torch.Generator().manual_seed(1))
+    x = torch.rand(5, 3, 32, 32) * 10
+    out = net(x)
+    assert out.features.shape == (5, 3, 8)
+    assert out.cue_outputs.shape == (5, 3, 2)
+    assert out.fused.shape == (5, 2)
+    assert net.conv1.weight.shape == (36, 1, 13, 13)
+    assert net.conv2.weight.shape == (54, 12, 7, 7)
+    assert net.fc_weight.shape == (3, 72, 8)
+    assert net.fusion.weight.shape == (2, 24)
+    maps = torch.rand(3, 45, 40) * 10
+    with torch.no_grad():
+        dense = net.dense_forward(maps)
+        assert dense.shape == (2, 14, 9)
+        for i, j in [(0, 0), (7, 3), (13, 8)]:
+            single = net(maps[:, i:i + 32, j:j + 32][None]).fused[0]
+            assert torch.allclose(dense[:, i, j], single, atol=1e-4)
+
+
+def test_gray_detected_by_content():
+    rng = np.random.default_rng(0)
+    gray = rng.integers(0, 255, (20, 20), dtype=np.uint8)
+    assert is_gray(np.repeat(gray[..., None], 3, axis=2), 2.0)
+    assert is_gray(gray, 2.0)
+    assert not is_gray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8), 2.0)
+
+
+@pytest.mark.parametrize('image, word', [
+    (np.zeros((50, 50, 3), dtype=np.float32), 'uint8'),
+    (np.zeros((50, 50, 4), dtype=np.uint8), 'shape'),
+    (np.zeros((50,), dtype=np.uint8), 'shape'),
+    ([[0, 1]], 'numpy'),
+])
+def test_bad_images_rejected(image, word):
+    tracker = DeepTracker(FAST, device='cpu', seed=0)
+    with pytest.raises(ValueError, match=word):
+        tracker.initialize(image, (1, 1, 5, 5))
+
+
+@pytest.mark.parametrize('box, word', [
+    ((10, 10, 0, 5), 'positive'), ((10, 10, 5, -2), 'positive'),
+    ((float('nan'), 10, 5, 5), 'finite'), ((500, 500, 5, 5), 'outside'),
+])
+def test_bad_boxes_rejected(box, word):
+    tracker = DeepTracker(FAST, device='cpu', seed=0)
+    image = np.zeros((60, 80, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match=word):
+        tracker.initialize(image, box)
+
+
+def test_track_before_initialize_and_size_change():
+    images, boxes = synthetic_sequence(frames=2)
+    tracker = DeepTracker(FAST.replace(first_frame_iterations=1), device='cpu', seed=0)
+    with pytest.raises(RuntimeError):
+        tracker.track(images[0])
+    tracker.initialize(images[0], boxes[0])
+    with pytest.raises(ValueError, match='size changed'):
+        tracker.track(images[1][:100])
+
+
+def test_cuda_request_without_gpu_falls_back():
+    if torch.cuda.is_available():
+        pytest.skip('a GPU is present: the fallback cannot be observed')
+    with pytest.warns(RuntimeWarning, match='CUDA'):
+        tracker = DeepTracker(FAST, device='cuda', seed=0)
+    assert tracker.device.type == 'cpu'
+
+
+def test_deterministic_on_cpu():
+    images, boxes = synthetic_sequence(frames=6)
+    config = FAST.replace(first_frame_iterations=10)
+    first = [(r.box, r.quality, r.iterations) for r in run(config, images, boxes[0], seed=5)]
+    second = [(r.box, r.quality, r.iterations) for r in run(config, images, boxes[0], seed=5)]
+    assert first == second
+    other = [(r.box, r.quality, r.iterations) for r in run(config, images, boxes[0], seed=6)]
+    assert other != first
+
+
+def test_follows_synthetic_sequence():
+    images, boxes = synthetic_sequence()
+    results = run(FAST, images, boxes[0])
+    assert all(isinstance(r, TrackResult) for r in results)
+    tracked = np.array([r.box for r in results])
+    iou = iou_xywh(tracked, boxes)
+    assert iou.mean() > 0.6, f'mean IoU {iou.mean():.3f}'
+    assert results[0].updated and results[0].iterations > 0
+    assert all(0.0 <= r.quality <= 1.0 and 0.0 <= r.confidence <= 1.0 for r in results)
+    assert all(r.timings.total > 0 for r in results[1:])
+    bound = FAST.max_update_iterations
+    assert all(r.iterations <= bound and r.updated == (r.iterations > 0) for r in results[1:])
+
+
+def test_particles_path_runs():
+    images, boxes = synthetic_sequence(frames=4)
+    config = FAST.replace(scoring='particles', cue_normalisation='patch', num_particles=200,
+                          first_frame_iterations=30)
+    results = run(config, images, boxes[0])
+    last = results[-1]
+    assert last.particles.shape == (200, 4) and last.particle_scores.shape == (200,)
+    best = int(np.argmax(last.particle_scores))
+    assert np.allclose(last.particles[best], last.box, atol=1e-4)
+    assert last.score == pytest.approx(float(last.particle_scores[best]), rel=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='no CUDA device on this machine')
+def test_runs_on_cuda():
+    images, boxes = synthetic_sequence(frames=10)
+    tracker = DeepTracker(FAST, device='cuda', seed=0)
+    tracker.initialize(images[0], boxes[0])
+    result = None
+    for image in images[1:]:
+        result = tracker.track(image)
+    assert tracker.device.type == 'cuda'
+    assert iou_xywh(np.array(result.box), boxes[-1]) > 0.5
