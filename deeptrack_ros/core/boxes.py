@@ -54,8 +54,10 @@ def iou_xywh(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def iou_torch(boxes: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     """IoU of boxes (N, 4) against one reference box (4,), on the boxes' device."""
-    ix = torch.minimum(boxes[:, 0] + boxes[:, 2], ref[0] + ref[2]) - torch.maximum(boxes[:, 0], ref[0])
-    iy = torch.minimum(boxes[:, 1] + boxes[:, 3], ref[1] + ref[3]) - torch.maximum(boxes[:, 1], ref[1])
+    ix = (torch.minimum(boxes[:, 0] + boxes[:, 2], ref[0] + ref[2])
+          - torch.maximum(boxes[:, 0], ref[0]))
+    iy = (torch.minimum(boxes[:, 1] + boxes[:, 3], ref[1] + ref[3])
+          - torch.maximum(boxes[:, 1], ref[1]))
     inter = ix.clamp(min=0) * iy.clamp(min=0)
     union = boxes[:, 2] * boxes[:, 3] + ref[2] * ref[3] - inter
     return inter / union.clamp(min=1e-12)
