@@ -54,7 +54,7 @@ def test_fusion_update_touches_only_its_cue_block_per_step():
     features = learner.net(batch.patches).features.detach()
     features[:, 1:] = 0.0  # cues 2 and 3 silent: their fusion weights get no gradient
     before = learner.net.fusion.weight.detach().clone()
-    learner._step_fusion(batch, features)
+    learner._step_fusion(batch, features, CONFIG.lr_fusion)
     after = learner.net.fusion.weight.detach()
     hidden = learner.net.hidden
     assert not torch.equal(before[:, :hidden], after[:, :hidden])

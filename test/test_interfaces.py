@@ -198,7 +198,15 @@ def test_child_process_publishes_to_parent(ros_context):
         with spawn_python(CHILD_PUBLISHER, topic, track_id) as child:
             spin_until(executor, lambda: received or child.poll() is not None,
                        2 * DISCOVERY_TIMEOUT)
-            publishers = {info.node_name for info in node.get_publishers_info_by_topic(topic)}
+
+            def publisher_names() -> set[str]:
+                return {info.node_name for info in node.get_publishers_info_by_topic(topic)}
+
+            # The endpoint can be discovered before the participant's node names arrive (the
+            # graph then says _NODE_NAME_UNKNOWN_ for a moment): wait for the names too.
+            spin_until(executor, lambda: 'child_publisher' in publisher_names()
+                       or child.poll() is not None, DISCOVERY_TIMEOUT)
+            publishers = publisher_names()
     finally:
         executor.shutdown()
         node.destroy_node()

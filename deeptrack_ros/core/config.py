@@ -137,6 +137,10 @@ class TrackerConfig:
     # --- IT-SGD and lazy update (Sec. III-A-3, III-B) -------------------------------------
     lr_cue: float = _f(5e-2, 'SGD learning rate r of the cue branches.', 0.0, 10.0)
     lr_fusion: float = _f(5e-3, 'SGD learning rate r_hat of the fusion layer.', 0.0, 10.0)
+    first_frame_lr_fusion: float = _f(
+        5e-2, 'Fusion learning rate while training the first frame from random weights '
+        '(r_hat is for the lazy updates after it; at r_hat the random fusion layer barely '
+        'moved in 200 first-frame iterations).', 0.0, 10.0)
     momentum: float = _f(0.0, 'SGD momentum (the paper uses plain SGD).', 0.0, 0.999)
     lazy_epsilon: float = _f(5e-3, 'Lazy update target loss epsilon.', 0.0, 10.0)
     lazy_trigger_factor: float = _f(2.0, 'Train when the current loss exceeds this times '

@@ -60,13 +60,14 @@ class OnlineLearner:
         return float(structural_loss(fused, samples.labels, samples.importance, self.config))
 
     def lazy_update(self, current_loss: float, positives: SamplePool, negatives: SamplePool,
-                    frame: int, max_iterations: int, force: bool = False) -> UpdateOutcome:
+                    frame: int, max_iterations: int, force: bool = False,
+                    lr_fusion: float | None = None) -> UpdateOutcome:
         """Train only when the current frame's loss L1 exceeds trigger * epsilon, then until
         the training loss L is below epsilon (or the iteration bound is reached).
 
         `current_loss` comes from outputs the tracker already computed while scoring, so a
         frame that needs no update costs no extra network pass. `force` skips the trigger
-        test (first frame, where the model starts untrained).
+        test (first frame, where the model starts untrained); `lr_fusion` overrides r_hat.
         """
         config = self.config
         if not force and current_loss <= config.lazy_trigger_factor * config.lazy_epsilon:
@@ -74,7 +75,7 @@ class OnlineLearner:
         iterations = 0
         loss = current_loss
         while iterations < max_iterations:
-            loss = self.step(positives, negatives, frame)
+            loss = self.step(positives, negatives, frame, lr_fusion)
             iterations += 1
             if loss < config.lazy_epsilon:
                 break
@@ -95,7 +96,8 @@ class OnlineLearner:
         return SampleSet(torch.cat([pos[0], neg[0]]), torch.cat([pos[1], neg[1]]),
                          torch.cat([pos[2], neg[2]]))
 
-    def step(self, positives: SamplePool, negatives: SamplePool, frame: int) -> float:
+    def step(self, positives: SamplePool, negatives: SamplePool, frame: int,
+             lr_fusion: float | None = None) -> float:
         """One IT-SGD iteration on a fresh mini-batch; returns the batch's fused loss (Eq. 10)
         before the step, the L the lazy update drives below epsilon."""
         config = self.config
@@ -106,7 +108,8 @@ class OnlineLearner:
                                                config))
             cue_errors = truncated_sq_error(before.cue_outputs, batch.labels, config)
         self._step_cues(batch, cue_errors)
-        self._step_fusion(batch, before.features)
+        self._step_fusion(batch, before.features,
+                          config.lr_fusion if lr_fusion is None else lr_fusion)
         return fused_loss
 
     def _step_cues(self, batch: SampleSet, cue_errors: torch.Tensor) -> None:
@@ -130,7 +133,7 @@ class OnlineLearner:
             torch.nn.utils.clip_grad_norm_(self.net.cue_parameters(), config.grad_clip)
         self.cue_optimizer.step()
 
-    def _step_fusion(self, batch: SampleSet, features: torch.Tensor) -> None:
+    def _step_fusion(self, batch: SampleSet, features: torch.Tensor, rate: float) -> None:
         """Coordinate descent on the fusion layer, one cue's 8 input dimensions at a time.
 
         Uses the cue responses of this batch from before the cue step: re-running the
@@ -148,5 +151,5 @@ class OnlineLearner:
             grad_w, grad_b = torch.autograd.grad(loss, [fusion.weight, fusion.bias])
             block = slice(cue * hidden, (cue + 1) * hidden)
             with torch.no_grad():
-                fusion.weight[:, block] -= config.lr_fusion * grad_w[:, block]
-                fusion.bias -= config.lr_fusion * grad_b / NUM_CUES
+                fusion.weight[:, block] -= rate * grad_w[:, block]
+                fusion.bias -= rate * grad_b / NUM_CUES

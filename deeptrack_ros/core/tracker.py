@@ -124,7 +124,7 @@ class DeepTracker:
         current = self._store_samples(patches[:1], patches[1:], boxes[1:], boxes[0], 1.0)
         outcome = self.learner.lazy_update(self.learner.frame_loss(current), self.positives,
                                            self.negatives, 0, config.first_frame_iterations,
-                                           force=True)
+                                           force=True, lr_fusion=config.first_frame_lr_fusion)
         with torch.no_grad():
             fused = self.net(patches[:1]).fused
             score = float(deeptrack_score(fused)[0])
