@@ -15,11 +15,13 @@ import torch
 from deeptrack_ros.core.result import Box
 
 
-def validate_box(box: Sequence[float], image_shape: Sequence[int]) -> Box:
-    """Check an initial box against the image and return it as floats.
+def validate_box(box: Sequence[float], image_shape: Sequence[int] | None = None) -> Box:
+    """Check an initial box and return it as floats, clipped to the image when one is given.
 
-    A box must be finite, have positive size and overlap the image; a box only partly inside
-    is clipped to the image (a user's click near the border should still start tracking).
+    A box must be four finite numbers with positive size; with the image's shape (rows,
+    cols, ...) it must also overlap the image. A box only partly inside is clipped (a user's
+    click near the border should still start tracking). The node and the evaluation reuse
+    this check so that every entry point refuses the same boxes with the same reasons.
     """
     try:
         values = [float(v) for v in box]
@@ -31,13 +33,15 @@ def validate_box(box: Sequence[float], image_shape: Sequence[int]) -> Box:
         raise ValueError(f'box must be finite, got {tuple(values)}')
     x, y, w, h = values
     if w <= 0 or h <= 0:
-        raise ValueError(f'box must have positive width and height, got w={w:g}, h={h:g}')
+        raise ValueError(f'box is empty: it needs a positive size, got w={w:g}, h={h:g}')
+    if image_shape is None:
+        return (x, y, w, h)
     height, width = int(image_shape[0]), int(image_shape[1])
     x0, y0 = max(x, 0.0), max(y, 0.0)
     x1, y1 = min(x + w, float(width)), min(y + h, float(height))
     if x1 - x0 <= 0 or y1 - y0 <= 0:
         raise ValueError(
-            f'box {tuple(values)} lies outside the {width}x{height} image')
+            f'box {tuple(values)} lies wholly outside the {width}x{height} image')
     return (x0, y0, x1 - x0, y1 - y0)
 
 

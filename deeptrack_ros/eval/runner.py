@@ -71,17 +71,12 @@ def check_init_box(box: Box, shape: tuple[int, ...], source: str) -> None:
     A box partly outside the image is legitimate (targets enter and leave the frame); one with
     no pixel inside cannot be learned from and always points to a wrong coordinate convention.
     """
-    x, y, w, h = box
-    height, width = shape[:2]
-    if not all(math.isfinite(v) for v in box) or w <= 0 or h <= 0:
-        raise EvalError(f'{source}: initial box {_fmt(box)} is empty')
-    if x >= width or y >= height or x + w <= 0 or y + h <= 0:
-        raise EvalError(f'{source}: initial box {_fmt(box)} is outside the '
-                        f'{width}x{height} image')
+    from deeptrack_ros.core.boxes import validate_box  # the core's rule, imported when used
 
-
-def _fmt(box: Box) -> str:
-    return '(' + ', '.join(f'{v:g}' for v in box) + ')'
+    try:
+        validate_box(box, shape)
+    except ValueError as exc:
+        raise EvalError(f'{source}: initial {exc}') from None
 
 
 def track_frames(tracker: Tracker, images: Iterable[np.ndarray], init_box: Box,

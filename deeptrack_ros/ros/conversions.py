@@ -32,11 +32,12 @@ Boxes. The tracker uses 0-based (x, y, w, h) with (x, y) the top-left corner; vi
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
+
+from deeptrack_ros.core.boxes import validate_box
 
 try:  # The ROS 2 cv_bridge; missing where no ROS distribution is installed.
     from cv_bridge import CvBridge as _CvBridge
@@ -243,18 +244,9 @@ def check_init_box(box: Sequence[float],
     height) known, a box wholly outside the image is refused too; one partly outside is
     accepted (the tracker clips it).
     """
+    shape = None if image_size is None else (image_size[1], image_size[0])
+    validate_box(box, shape)
     values = tuple(float(v) for v in box)
-    if len(values) != 4:
-        raise ValueError(f'box must be 4 numbers (x, y, w, h), got {len(values)}')
-    if not all(math.isfinite(v) for v in values):
-        raise ValueError(f'box must be finite, got {values}')
-    x, y, w, h = values
-    if w <= 0 or h <= 0:
-        raise ValueError(f'box must have a positive size, got w={w:g}, h={h:g}')
-    if image_size is not None:
-        width, height = image_size
-        if x >= width or y >= height or x + w <= 0 or y + h <= 0:
-            raise ValueError(f'box {values} lies wholly outside the {width}x{height} image')
     return values  # type: ignore[return-value]
 
 
