@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 MODES = ('paper', 'best')
+DEFAULT_MODE = 'best'
+"""The preset the node, the evaluation CLI and `DeepTracker()` use unless told otherwise."""
 CUE_NORMALISATIONS = ('patch', 'fixed')
 ESTIMATORS = ('argmax', 'top_mean')
 SCORINGS = ('dense', 'particles')
@@ -197,14 +199,14 @@ class TrackerConfig:
     def from_mapping(cls, values: Mapping[str, Any]) -> 'TrackerConfig':
         """Build a config from a preset plus overrides (e.g. ROS parameters or YAML).
 
-        The preset named by values['mode'] (default 'paper') supplies the defaults; unknown keys
-        are an error so that a typo in a parameter file is never silently ignored.
+        The preset named by values['mode'] (default DEFAULT_MODE) supplies the defaults; unknown
+        keys are an error so that a typo in a parameter file is never silently ignored.
         """
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f'unknown tracker parameter(s): {", ".join(unknown)}')
-        base = preset(str(values.get('mode', 'paper')))
+        base = preset(str(values.get('mode', DEFAULT_MODE)))
         overrides = {k: _coerce(cls, k, v) for k, v in values.items()}
         return base.replace(**overrides)
 

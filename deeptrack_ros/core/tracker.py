@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from deeptrack_ros.core.boxes import iou_torch, validate_box
-from deeptrack_ros.core.config import TrackerConfig, preset
+from deeptrack_ros.core.config import DEFAULT_MODE, TrackerConfig, preset
 from deeptrack_ros.core.cues import crop_patches, is_gray, normalise_patches
 from deeptrack_ros.core.learner import OnlineLearner, SampleSet
 from deeptrack_ros.core.loss import sample_importance, structural_labels, structural_loss
@@ -65,7 +65,7 @@ class DeepTracker:
 
     def __init__(self, config: TrackerConfig | None = None, device: str = 'auto',
                  seed: int | None = None) -> None:
-        self.config = config if config is not None else preset('best')
+        self.config = config if config is not None else preset(DEFAULT_MODE)
         self.device, self.device_warning = resolve_device(device)
         if self.device_warning:
             warnings.warn(self.device_warning, RuntimeWarning, stacklevel=2)

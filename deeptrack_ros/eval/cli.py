@@ -113,8 +113,9 @@ def _tracker_options(parser: argparse.ArgumentParser) -> None:
                         help='DeepTrack device (default: %(default)s)')
     parser.add_argument('--seed', type=int, default=None,
                         help='DeepTrack random seed (default: none)')
-    parser.add_argument('--mode', default='paper', choices=('paper', 'best'),
-                        help='DeepTrack configuration preset (default: %(default)s)')
+    parser.add_argument('--mode', default=None, choices=('paper', 'best'),
+                        help='DeepTrack configuration preset (default: the core\'s '
+                        'DEFAULT_MODE, best, as the node ships)')
     parser.add_argument('--set', dest='overrides', action='append', default=[],
                         metavar='KEY=VALUE',
                         help='override one TrackerConfig field (repeatable)')

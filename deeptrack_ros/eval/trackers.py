@@ -173,17 +173,19 @@ def _bgr(image: np.ndarray) -> np.ndarray:
 
 # --- DeepTrack ----------------------------------------------------------------------------
 
-def deeptrack_config(mode: str = 'paper', overrides: Mapping[str, Any] | None = None) -> Any:
+def deeptrack_config(mode: str | None = None,
+                     overrides: Mapping[str, Any] | None = None) -> Any:
     """Build the core's `TrackerConfig` from a preset and KEY=VALUE overrides.
 
     Everything goes through `TrackerConfig.from_mapping`, so an ablation is a command-line flag
-    and a typo or an out-of-range value is reported with the field's name.
+    and a typo or an out-of-range value is reported with the field's name. No mode means the
+    core's default preset, the one the node ships with.
     """
     try:
         from deeptrack_ros.core.config import TrackerConfig
     except ImportError as exc:
         raise EvalError(f'the DeepTrack core cannot be imported: {exc}') from None
-    values = {'mode': mode, **(overrides or {})}
+    values = {**({'mode': mode} if mode is not None else {}), **(overrides or {})}
     try:
         return TrackerConfig.from_mapping(values)
     except (ValueError, TypeError) as exc:

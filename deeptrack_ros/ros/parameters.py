@@ -35,9 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from deeptrack_ros.core import TrackerConfig, preset
-from deeptrack_ros.core.config import config_fields
+from deeptrack_ros.core.config import DEFAULT_MODE, config_fields
 
-DEFAULT_MODE = 'best'
 RELIABILITIES = ('best_effort', 'reliable')
 DEVICE_PATTERN = re.compile(r'^(auto|cpu|cuda(:\d+)?)$')
 YAML_WIDTH = 100
