@@ -17,7 +17,7 @@ import torch
 
 from deeptrack_ros.core.boxes import iou_torch, validate_box
 from deeptrack_ros.core.config import DEFAULT_MODE, TrackerConfig, preset
-from deeptrack_ros.core.cues import crop_patches, is_gray, normalise_patches
+from deeptrack_ros.core.cues import is_gray
 from deeptrack_ros.core.learner import OnlineLearner, SampleSet
 from deeptrack_ros.core.loss import sample_importance, structural_labels, structural_loss
 from deeptrack_ros.core.memory import SamplePool
@@ -25,7 +25,7 @@ from deeptrack_ros.core.network import NUM_CUES, DeepTrackNet, deeptrack_score
 from deeptrack_ros.core.quality import tracking_quality
 from deeptrack_ros.core.result import Box, StageTimings, TrackResult
 from deeptrack_ros.core.sampling import TargetState, draw_particles
-from deeptrack_ros.core.scoring import FrameScorer, region_bounds
+from deeptrack_ros.core.scoring import FrameScorer
 
 
 def resolve_device(requested: str) -> tuple[torch.device, str | None]:
@@ -114,12 +114,8 @@ class DeepTracker:
                                    image.shape[:2], config.first_frame_negative_spread)
         boxes_np = np.vstack([np.asarray(box)[None], negatives])
         boxes = torch.as_tensor(boxes_np, dtype=torch.float32, device=self.device)
-        scale = config.region_object_height / self.state.height
-        with torch.no_grad():
-            level = self.scorer.build_level(image, region_bounds(boxes_np), (scale, scale),
-                                            config.region_object_height, self.state.height)
-            patches = normalise_patches(crop_patches(level.cues, level.region, boxes,
-                                                     config.patch_size), config)
+        # Frame-1 samples at the same working scale as the later frames' scored windows.
+        patches = self.scorer.crop_around(image, boxes_np, box)
         cue_done = time.perf_counter()
         current = self._store_samples(patches[:1], patches[1:], boxes[1:], boxes[0], 1.0)
         outcome = self.learner.lazy_update(self.learner.frame_loss(current), self.positives,
