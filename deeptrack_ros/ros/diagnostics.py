@@ -9,14 +9,21 @@ Levels, from most to least severe:
 - WARN when the tracking quality Q is below the config's `low_quality`, or when frames were
   rejected (bad encoding, malformed) since the previous report;
 - OK otherwise, including idle and stopped (no target is not a fault).
+
+Besides the tracking figures, a report carries what a long run needs watched: the sample
+pools' fill (`positive_pool`, `negative_pool` as size/capacity; bounded by the configured pool
+sizes) and the process's resident memory (`memory_rss_mb`), so that a leak or an unbounded
+pool shows in /diagnostics long before the robot runs out of memory.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from deeptrack_ros.ros.frame_buffer import BufferCounters
 
@@ -41,6 +48,8 @@ class TrackerSnapshot:
     rejected_recently: int = 0
     low_quality: float = 0.0
     device: str = ''
+    pools: dict[str, tuple[int, int]] = field(default_factory=dict)
+    rss_mb: float | None = None
 
 
 def level_and_message(snapshot: TrackerSnapshot) -> tuple[bytes, str]:
@@ -81,7 +90,39 @@ def key_values(snapshot: TrackerSnapshot) -> list[tuple[str, str]]:
         ('inits_rejected', str(snapshot.inits_rejected)),
         ('updates', str(snapshot.updates)),
         ('device', snapshot.device),
+        *((f'{name}_pool', f'{size}/{capacity}')
+          for name, (size, capacity) in sorted(snapshot.pools.items(), reverse=True)),
+        ('memory_rss_mb', '' if snapshot.rss_mb is None else f'{snapshot.rss_mb:.1f}'),
     ]
+
+
+def tracker_pools(tracker: Any) -> dict[str, tuple[int, int]]:
+    """{'positive': (size, capacity), 'negative': (...)} of a tracker's sample pools.
+
+    Uses the tracker's `pool_sizes()` when it has one, else its `positives` / `negatives`
+    pools (`size`, `capacity`); empty when neither is there (an uninitialised tracker).
+    """
+    if tracker is None:
+        return {}
+    accessor = getattr(tracker, 'pool_sizes', None)
+    if callable(accessor):
+        return {str(k): (int(v[0]), int(v[1])) for k, v in accessor().items()}
+    pools = {}
+    for name, attribute in (('positive', 'positives'), ('negative', 'negatives')):
+        pool = getattr(tracker, attribute, None)
+        if pool is not None and hasattr(pool, 'size') and hasattr(pool, 'capacity'):
+            pools[name] = (int(pool.size), int(pool.capacity))
+    return pools
+
+
+def resident_memory_mb(pid: int | str = 'self') -> float | None:
+    """Resident memory (RSS) of a process in MiB, from /proc; None where there is no /proc."""
+    try:
+        with open(f'/proc/{pid}/statm', encoding='ascii') as handle:
+            pages = int(handle.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * os.sysconf('SC_PAGE_SIZE') / 2**20
 
 
 def diagnostic_array(snapshot: TrackerSnapshot, name: str, stamp: object) -> object:
@@ -106,8 +147,16 @@ class RateMeter:
         self._lock = threading.Lock()
 
     def tick(self, now: float | None = None) -> None:
+        """Count one event at `now` (seconds on any clock; time.monotonic() by default).
+
+        A time earlier than the last one (a simulated clock reset, a bag loop) starts the
+        window afresh rather than reporting a rate across the jump.
+        """
+        now = time.monotonic() if now is None else now
         with self._lock:
-            self._times.append(time.monotonic() if now is None else now)
+            if self._times and now < self._times[-1]:
+                self._times.clear()
+            self._times.append(now)
 
     def rate(self) -> float:
         with self._lock:

@@ -91,6 +91,12 @@ class FrameBuffer(Generic[T]):
             self._in_flight = max(0, self._in_flight - 1)
             self._rejected += 1
 
+    def mark_dropped(self) -> None:
+        """The consumer skipped a taken item in favour of a newer one (counted as dropped)."""
+        with self._condition:
+            self._in_flight = max(0, self._in_flight - 1)
+            self._dropped += 1
+
     def discard(self) -> bool:
         """Drop the waiting item, if any (counted as dropped); True when there was one."""
         with self._condition:

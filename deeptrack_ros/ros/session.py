@@ -11,8 +11,19 @@ sizes) is re-initialised here deliberately: the last box is scaled by the width 
 ratios onto the new frame and a fresh tracker starts from it, keeping the track id, since the
 target is the same. The frame that triggered it reports TRACKING with `reinitialised` set.
 
+Out of memory. A CUDA device shared with other processes can run out of memory in the middle
+of a track. `torch.OutOfMemoryError` during an update (or an initialisation) is therefore not
+treated as one bad frame, since the next frame would very likely fail the same way: a new
+tracker is initialised on the CPU, on the same frame, with the last box (on an update) or the
+requested box (on an initialisation), keeping the track id; the old tracker is then released
+and torch's CUDA cache emptied. The outcome carries a `warning` for the node to log. Only that
+track runs on the CPU: the next `~/init` builds the tracker on the `device` parameter again, as
+the memory may have been freed meanwhile. Should the CPU initialisation fail as well, the frame
+is FAILED and the old tracker is kept.
+
 Trackers are built by a factory at each (re-)initialisation, so parameter changes made
-since the last one take effect there, never in the middle of a track.
+since the last one take effect there, never in the middle of a track. The factory takes an
+optional `device` that overrides the configured one (used only by the CPU fallback).
 """
 
 from __future__ import annotations
@@ -20,13 +31,31 @@ from __future__ import annotations
 import enum
 import time
 import traceback
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 import numpy as np
 
 from deeptrack_ros.core import DeepTracker, TrackResult
 from deeptrack_ros.core.result import Box
+
+
+def _out_of_memory_errors() -> tuple[type[BaseException], ...]:
+    """torch's out-of-memory exception types (torch.OutOfMemoryError is torch >= 2.5)."""
+    import torch
+
+    found = {getattr(torch, 'OutOfMemoryError', None),
+             getattr(getattr(torch, 'cuda', None), 'OutOfMemoryError', None)}
+    return tuple(t for t in found if isinstance(t, type) and issubclass(t, BaseException))
+
+
+OUT_OF_MEMORY_ERRORS = _out_of_memory_errors()
+
+
+class TrackerFactory(Protocol):
+    """Builds a tracker from the current parameters; `device` overrides the configured one."""
+
+    def __call__(self, device: str | None = None) -> DeepTracker: ...
 
 
 class TrackState(enum.IntEnum):
@@ -49,13 +78,16 @@ class FrameOutcome:
     processing_ms: float = 0.0
     reinitialised: bool = False
     error: str | None = None
+    error_type: str | None = None
     traceback: str | None = None
+    warning: str | None = None
+    failed_init: bool = False  # FAILED while initialising (already logged by the worker)
 
 
 class TrackingSession:
     """Owns the current tracker and track id; used by one thread only (the worker)."""
 
-    def __init__(self, tracker_factory: Callable[[], DeepTracker]) -> None:
+    def __init__(self, tracker_factory: TrackerFactory) -> None:
         self._factory = tracker_factory
         self._tracker: DeepTracker | None = None
         self._track_id = ''
@@ -78,14 +110,29 @@ class TrackingSession:
     def start(self, image: np.ndarray, box: Box, track_id: str) -> FrameOutcome:
         """Initialise a new track on `image`; ValueError (state unchanged) for a bad box.
 
-        The new tracker replaces the current one only once its initialisation succeeded.
+        The new tracker replaces the current one only once its initialisation succeeded. Out of
+        memory on the configured device: the CPU is tried (see the module doc).
         """
         started = time.perf_counter()
-        tracker = self._factory()
+        try:
+            return self._start_on(None, image, box, track_id, started)
+        except OUT_OF_MEMORY_ERRORS as exc:
+            # Leave the except block before retrying: its traceback holds the failed tracker's
+            # tensors, which could not be released while it is alive.
+            warning, details = _oom_warning(exc, 'an initialisation'), traceback.format_exc()
+        outcome = self._start_on('cpu', image, box, track_id, started)
+        return replace(outcome, warning=warning, traceback=details)
+
+    def _start_on(self, device: str | None, image: np.ndarray, box: Box, track_id: str,
+                  started: float) -> FrameOutcome:
+        """Build a tracker (on `device`, or the configured one) and initialise it."""
+        tracker = self._factory() if device is None else self._factory(device=device)
         result = tracker.initialize(image, box)
         self._tracker, self._track_id = tracker, track_id
         self._box = result.box
         self._size = (image.shape[1], image.shape[0])
+        if device is not None:
+            _release_cuda_cache()  # the tracker that ran out of memory is garbage by now
         return FrameOutcome(TrackState.TRACKING, track_id, result.box, result,
                             (time.perf_counter() - started) * 1e3)
 
@@ -99,19 +146,41 @@ class TrackingSession:
             if size != self._size:
                 return self._restart_resized(image, size, started)
             result = self._tracker.track(image)
+        except OUT_OF_MEMORY_ERRORS as exc:
+            warning, details = _oom_warning(exc, 'an update'), traceback.format_exc()
         except Exception as exc:  # noqa: BLE001 - one bad frame must not end the node
-            return FrameOutcome(TrackState.FAILED, self._track_id, self._box, None,
-                                (time.perf_counter() - started) * 1e3,
-                                error=f'{type(exc).__name__}: {exc}',
-                                traceback=traceback.format_exc())
-        self._box = result.box
-        state = TrackState.LOST if result.lost else TrackState.TRACKING
-        return FrameOutcome(state, self._track_id, result.box, result,
-                            (time.perf_counter() - started) * 1e3)
+            return self._failed(exc, started)
+        else:
+            self._box = result.box
+            state = TrackState.LOST if result.lost else TrackState.TRACKING
+            return FrameOutcome(state, self._track_id, result.box, result,
+                                (time.perf_counter() - started) * 1e3)
+        return self._restart_on_cpu(image, started, warning, details)
 
     def reset(self) -> None:
         """Drop the track: back to IDLE."""
         self._tracker, self._track_id, self._box, self._size = None, '', None, None
+
+    def _failed(self, exc: BaseException, started: float,
+                warning: str | None = None) -> FrameOutcome:
+        """This frame FAILED: the last good box, the error and its traceback; track kept."""
+        return FrameOutcome(TrackState.FAILED, self._track_id, self._box, None,
+                            (time.perf_counter() - started) * 1e3,
+                            error=f'{type(exc).__name__}: {exc}',
+                            error_type=type(exc).__name__, traceback=traceback.format_exc(),
+                            warning=warning)
+
+    def _restart_on_cpu(self, image: np.ndarray, started: float, warning: str,
+                        details: str) -> FrameOutcome:
+        """Out of memory during an update: re-initialise on the CPU (see the module doc)."""
+        assert self._box is not None
+        try:
+            outcome = self._start_on('cpu', image, _clip_box(self._box, image.shape),
+                                     self._track_id, started)
+        except Exception as exc:  # noqa: BLE001 - keep the old tracker, report the frame
+            return self._failed(exc, started, f'{warning}; the CPU initialisation failed too, '
+                                'so the old tracker is kept')
+        return replace(outcome, reinitialised=True, warning=warning, traceback=details)
 
     def _restart_resized(self, image: np.ndarray, size: tuple[int, int],
                          started: float) -> FrameOutcome:
@@ -120,5 +189,35 @@ class TrackingSession:
         sx, sy = size[0] / self._size[0], size[1] / self._size[1]
         x, y, w, h = self._box
         outcome = self.start(image, (x * sx, y * sy, w * sx, h * sy), self._track_id)
-        return FrameOutcome(outcome.state, outcome.track_id, outcome.box, outcome.result,
-                            (time.perf_counter() - started) * 1e3, reinitialised=True)
+        return replace(outcome, processing_ms=(time.perf_counter() - started) * 1e3,
+                       reinitialised=True)
+
+
+def _oom_warning(exc: BaseException, during: str) -> str:
+    """The warning logged for an out-of-memory error (its first line only: CUDA's is long)."""
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ''
+    return (f'out of memory during {during} ({type(exc).__name__}: {first_line}): '
+            're-initialised on the CPU on the last box, same track; the next ~/init uses the '
+            'device parameter again')
+
+
+def _clip_box(box: Box, shape: tuple[int, ...]) -> Box:
+    """The last box clipped to the image, so that a box that drifted off the border can still
+    start the CPU tracker (the core refuses only boxes wholly outside)."""
+    from deeptrack_ros.core.boxes import validate_box
+
+    try:
+        return validate_box(box, shape)
+    except ValueError:
+        return box
+
+
+def _release_cuda_cache() -> None:
+    """Give the memory of a dropped CUDA tracker back to the device (no-op without CUDA)."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

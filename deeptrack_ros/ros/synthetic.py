@@ -59,15 +59,17 @@ class SyntheticSequence:
         y = int(round(min(max(cy - h / 2.0, 0), height - h)))
         return (float(x), float(y), float(w), float(h))
 
-    def frame(self, index: int) -> np.ndarray:
-        """Frame `index` as HxWx3 uint8 RGB."""
+    def frame(self, index: int, target: bool = True) -> np.ndarray:
+        """Frame `index` as HxWx3 uint8 RGB; `target=False` leaves the target out (it has
+        left the view, or is fully occluded), with the same background and noise."""
         if not 0 <= index < self.count:
             raise IndexError(f'frame {index} outside 0..{self.count - 1}')
         x, y, w, h = (int(v) for v in self.box(index))
         image = self._background.copy()
-        rows = np.arange(h) * self._target.shape[0] // h
-        cols = np.arange(w) * self._target.shape[1] // w
-        image[y:y + h, x:x + w] = self._target[rows[:, None], cols[None, :]]
+        if target:
+            rows = np.arange(h) * self._target.shape[0] // h
+            cols = np.arange(w) * self._target.shape[1] // w
+            image[y:y + h, x:x + w] = self._target[rows[:, None], cols[None, :]]
         if self._noise > 0:
             rng = np.random.default_rng((self._seed, index))
             image += rng.normal(0.0, self._noise, size=image.shape).astype(np.float32)

@@ -22,7 +22,13 @@ and skipped; an exception in the tracker makes that frame FAILED (logged once wi
 traceback) and the next frame is tried; a change of image size re-initialises on the last box
 scaled to the new size (see session.py); a stamp going backwards (a bag replayed in a loop)
 clears the frame history and tracking goes on (see history.py). CUDA requested where there is
-none gives a warning and the CPU.
+none gives a warning and the CPU; CUDA out of memory during a track re-initialises it on the
+CPU with a warning (see session.py).
+
+Time. Everything that describes the stream uses the node's ROS clock, which follows /clock
+under `use_sim_time`: the latency (clock now minus the image stamp; 0 while a simulated clock
+has not started), the fps in /diagnostics (frames per second of ROS time), the diagnostics
+period and stamps. Processing times are wall-clock durations, as they measure this machine.
 
 The constructor only wires things up; heavy work happens in the worker thread (worker.py),
 which `destroy_node()` stops.
@@ -50,7 +56,7 @@ from deeptrack_ros.ros.conversions import (ImageConversionError, array_to_image,
                                            box_to_detection, check_image, check_init_box,
                                            detection_to_box, image_to_rgb, stamp_to_ns)
 from deeptrack_ros.ros.diagnostics import (STATE_NAMES, RateMeter, TrackerSnapshot,
-                                           diagnostic_array)
+                                           diagnostic_array, resident_memory_mb, tracker_pools)
 from deeptrack_ros.ros.frame_buffer import FrameBuffer
 from deeptrack_ros.ros.history import Frame, FrameHistory
 from deeptrack_ros.ros.parameters import (ParameterGuard, current_values, declare_parameters,
@@ -149,7 +155,8 @@ class TrackerNode(rclpy.node.Node):
                 latency_ms=snapshot.latency_ms, counters=self._buffer.counters(),
                 updates=self._updates, inits_rejected=self._inits_rejected,
                 rejected_recently=rejected - self._rejected_at_last_report,
-                low_quality=float(self._param('low_quality')), device=self._device_label())
+                low_quality=float(self._param('low_quality')), device=self._device_label(),
+                pools=snapshot.pools, rss_mb=resident_memory_mb())
 
     @property
     def incompatible_publishers(self) -> int:
@@ -236,8 +243,12 @@ class TrackerNode(rclpy.node.Node):
         header = frame.msg.header
         counters = self._buffer.counters()
         latency_ms = self._latency_ms(frame.stamp_ns)
-        if outcome.state == TrackState.FAILED:
-            self._warn_once.report(f'tracker:{outcome.error}',
+        if outcome.warning:
+            self._warn_once.report('out_of_memory', outcome.warning, outcome.traceback)
+        if outcome.state == TrackState.FAILED and not outcome.failed_init:
+            # Keyed by the exception's type: a message that varies per frame must not turn
+            # one recurring fault into a traceback per frame.
+            self._warn_once.report(f'tracker:{outcome.error_type}',
                                    f'the tracker failed on a frame: {outcome.error}',
                                    outcome.traceback)
         if outcome.reinitialised:
@@ -297,23 +308,28 @@ class TrackerNode(rclpy.node.Node):
         device, _ = resolve_device(self._param('device'))
         return str(device)
 
-    def _build_tracker(self) -> DeepTracker:
-        """A tracker with the parameters as they are now (called at each initialisation)."""
+    def _build_tracker(self, device: str | None = None) -> DeepTracker:
+        """A tracker with the parameters as they are now (called at each initialisation).
+
+        `device` overrides the parameter (the session's CPU fallback after out of memory).
+        """
         self._apply_torch_threads()
         values = current_values(self, self._specs)
         seed = int(values['seed'])
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter('always')
-            tracker = DeepTracker(tracker_config(values), device=values['device'],
+            tracker = DeepTracker(tracker_config(values), device=device or values['device'],
                                   seed=None if seed < 0 else seed)
         for warning in caught:
             self._warn_once.report(f'device:{warning.message}', str(warning.message))
         return tracker
 
     def _latency_ms(self, stamp_ns: int) -> float:
-        if stamp_ns <= 0:
+        """ROS clock now minus the image stamp; 0 without a stamp or a started clock."""
+        now_ns = self.get_clock().now().nanoseconds
+        if stamp_ns <= 0 or now_ns <= 0:
             return 0.0
-        return (self.get_clock().now().nanoseconds - stamp_ns) / 1e6
+        return (now_ns - stamp_ns) / 1e6
 
     def _record(self, outcome: FrameOutcome, latency_ms: float) -> None:
         result = outcome.result
@@ -324,9 +340,12 @@ class TrackerNode(rclpy.node.Node):
                 state=STATE_NAMES[outcome.state], track_id=outcome.track_id,
                 quality=result.quality if result else 0.0,
                 score=result.score if result else 0.0,
-                confidence=result.confidence if result else 0.0, latency_ms=latency_ms)
+                confidence=result.confidence if result else 0.0, latency_ms=latency_ms,
+                pools=tracker_pools(self._session.tracker))
         if outcome.state != TrackState.IDLE:
-            self._fps.tick()
+            now_ns = self.get_clock().now().nanoseconds
+            if now_ns > 0:
+                self._fps.tick(now_ns / 1e9)
 
     def _set_idle(self) -> None:
         with self._lock:

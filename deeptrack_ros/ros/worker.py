@@ -11,6 +11,14 @@ an outcome computed under an older generation is not published, so that after a 
 new init returns, no detection of the old track can appear. The generation check and the
 publication happen under one lock for exactly that reason.
 
+Accounting. Every frame taken from the buffer is settled exactly once, as processed (one
+status published for it), rejected (it could not be decoded) or dropped (skipped because the
+frame being initialised on is newer, or its outcome discarded by a reset or init that came in
+while it was being tracked), so that `received = processed + dropped + rejected`
+holds whenever the worker is idle, even after an unexpected error in this thread. An
+initialisation on a frame from the history (one already processed) publishes a second status
+for that frame, with its detection, and is not counted again.
+
 The worker is a daemon thread with a stop event: `stop()` wakes it and joins with a timeout,
 so the process can exit promptly even when a long training step is running (the step is
 abandoned, never interrupted half-way through a publication).
@@ -28,7 +36,7 @@ from deeptrack_ros.core.result import Box
 from deeptrack_ros.ros.conversions import ImageConversionError
 from deeptrack_ros.ros.frame_buffer import FrameBuffer
 from deeptrack_ros.ros.history import Frame
-from deeptrack_ros.ros.session import FrameOutcome, TrackingSession
+from deeptrack_ros.ros.session import FrameOutcome, TrackingSession, TrackState
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,7 @@ class TrackingWorker:
         self._pending_init: InitRequest | None = None
         self._pending_reset = False
         self._tracks_started = 0
+        self._unsettled = False  # a frame was taken from the buffer and not yet counted
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     # --- control, from any thread -------------------------------------------------------
@@ -119,12 +128,22 @@ class TrackingWorker:
             frame = self._buffer.get()
             if self._stop.is_set():
                 break
+            self._unsettled = frame is not None
             try:
                 self._handle(frame)
             except Exception as exc:  # noqa: BLE001 - keep the thread alive whatever happens
                 if self._stop.is_set():
                     break  # e.g. a publisher destroyed under us during shutdown
+                # A frame that met an unexpected error before its status went out is counted
+                # as rejected: it gets no status, and /diagnostics then warns about it.
+                self._settle(self._buffer.mark_rejected)
                 self._sink.worker_error(exc, _format_exception())
+
+    def _settle(self, mark: Any) -> None:
+        """Count the frame taken from the buffer, once (see the module doc)."""
+        if self._unsettled:
+            self._unsettled = False
+            mark()
 
     def _handle(self, frame: Frame | None) -> None:
         with self._lock:
@@ -145,8 +164,11 @@ class TrackingWorker:
             self._initialise(init, target, generation, from_buffer=consumed)
             if consumed:
                 return
-            if frame is not None and frame.seq <= init.frame.seq:
-                self._buffer.mark_processed()  # an older frame than the one initialised on
+            if frame is not None and frame.seq < init.frame.seq:
+                self._settle(self._buffer.mark_dropped)  # older than the one initialised on
+                return
+            if frame is not None and frame.seq == init.frame.seq:
+                self._settle(self._buffer.mark_processed)  # its status came from the init
                 return
         if frame is not None:
             self._track(frame, generation)
@@ -157,7 +179,7 @@ class TrackingWorker:
             image = self._sink.convert(frame.msg)
         except ImageConversionError as exc:
             if from_buffer:
-                self._buffer.mark_rejected()
+                self._settle(self._buffer.mark_rejected)
             self._sink.frame_rejected(exc)
             self._sink.init_rejected(f'the frame to initialise on cannot be decoded: {exc}')
             return
@@ -170,34 +192,49 @@ class TrackingWorker:
                 self._track_decoded(frame, image, generation)
             return
         except Exception as exc:  # noqa: BLE001 - a tracker bug must not end the node
-            self._sink.init_rejected(f'initialisation failed: {exc}', _format_exception())
-            if from_buffer:
-                self._buffer.mark_processed()
+            # Logged with its traceback (inits are rare, so never throttled); the frame gets a
+            # FAILED status under the id the track would have had, which is not reused; the
+            # running track, if any, is left as it was.
+            self._tracks_started = number
+            details = _format_exception()
+            self._sink.init_rejected(f'initialisation failed: {type(exc).__name__}: {exc}',
+                                     details)
+            self._publish(frame, FrameOutcome(
+                TrackState.FAILED, self._sink.make_track_id(number), init.box,
+                error=f'{type(exc).__name__}: {exc}', error_type=type(exc).__name__,
+                traceback=details, failed_init=True), image, generation, from_buffer)
             return
         self._tracks_started = number
-        if from_buffer:
-            self._buffer.mark_processed()
-        self._publish(frame, outcome, image, generation)
+        self._publish(frame, outcome, image, generation, from_buffer)
 
     def _track(self, frame: Frame, generation: int) -> None:
         try:
             image = self._sink.convert(frame.msg)
         except ImageConversionError as exc:
-            self._buffer.mark_rejected()
+            self._settle(self._buffer.mark_rejected)
             self._sink.frame_rejected(exc)
             return
         self._track_decoded(frame, image, generation)
 
     def _track_decoded(self, frame: Frame, image: np.ndarray, generation: int) -> None:
         outcome = self._session.step(image)
-        self._buffer.mark_processed()
-        self._publish(frame, outcome, image, generation)
+        self._publish(frame, outcome, image, generation, counted=True)
 
     def _publish(self, frame: Frame, outcome: FrameOutcome, image: np.ndarray,
-                 generation: int) -> None:
+                 generation: int, counted: bool) -> None:
+        """Publish `outcome` unless a reset or init came in meanwhile (see the module doc).
+
+        `counted`: `frame` is the one taken from the buffer, settled here: processed when its
+        status goes out (before, so that the status's counters include it), dropped when the
+        outcome is discarded, since no status will ever be published for it.
+        """
         with self._lock:
             if generation != self._generation or self._stop.is_set():
+                if counted:
+                    self._settle(self._buffer.mark_dropped)
                 return
+            if counted:
+                self._settle(self._buffer.mark_processed)
             self._sink.publish(frame, outcome, image)
 
 
