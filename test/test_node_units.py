@@ -13,7 +13,8 @@ import pytest
 
 from deeptrack_ros.core import DeepTracker, preset
 from deeptrack_ros.ros.diagnostics import (LEVEL_ERROR, LEVEL_OK, LEVEL_WARN, RateMeter,
-                                           TrackerSnapshot, key_values, level_and_message)
+                                           TrackerSnapshot, key_values, level_and_message,
+                                           resident_memory_mb, tracker_pools)
 from deeptrack_ros.ros.frame_buffer import BufferCounters, FrameBuffer
 from deeptrack_ros.ros.history import Frame, FrameHistory
 from deeptrack_ros.ros.reporting import CauseReporter
@@ -115,6 +116,10 @@ def test_buffer_discard_and_reject():
     assert buffer.discard() is True
     buffer.reject()
     assert buffer.counters() == BufferCounters(received=2, dropped=1, rejected=1)
+    buffer.put('b')
+    assert buffer.get(timeout=0) == 'b'
+    buffer.mark_dropped()  # taken, then skipped for a newer frame
+    assert buffer.counters() == BufferCounters(received=3, dropped=2, rejected=1)
 
 
 # --- FrameHistory ---------------------------------------------------------------------------
@@ -197,6 +202,43 @@ def test_session_bad_box_failure_resize_and_reset(tracked):
     assert not session.active and session.step(SEQUENCE.frame(5)).state == TrackState.IDLE
 
 
+def test_session_out_of_memory_restarts_on_the_cpu(one_thread):
+    """Out of memory in an update (injected: no GPU here) re-initialises on the CPU on the last
+    box, same track; the factory is asked for the CPU explicitly."""
+    import torch
+
+    devices = []
+
+    def factory(device=None):
+        devices.append(device)
+        return light_tracker()
+
+    session = TrackingSession(factory)
+    start = session.start(SEQUENCE.frame(0), SEQUENCE.box(0), 'track-1')
+    tracker = session.tracker
+
+    def fail(image):
+        raise torch.cuda.OutOfMemoryError('CUDA out of memory. Tried to allocate 2.00 GiB')
+
+    tracker.track = fail
+    outcome = session.step(SEQUENCE.frame(1))
+    assert outcome.state == TrackState.TRACKING and outcome.reinitialised
+    assert outcome.track_id == 'track-1' and outcome.box == start.box
+    assert 'out of memory during an update' in outcome.warning and outcome.traceback
+    assert session.tracker is not tracker and devices == [None, 'cpu']
+
+    # What /diagnostics shows of a tracker: its pools' fill, and the process's memory.
+    pools = tracker_pools(session.tracker)
+    assert set(pools) == {'positive', 'negative'}
+    assert all(0 < size <= capacity for size, capacity in pools.values())
+    assert tracker_pools(None) == {}
+    rss = resident_memory_mb()
+    assert rss is None or rss > 10
+    keys = dict(key_values(TrackerSnapshot(pools=pools, rss_mb=rss)))
+    assert keys['positive_pool'] == '{}/{}'.format(*pools['positive'])
+    assert 'memory_rss_mb' in keys
+
+
 # --- diagnostics, reporting, debug image ------------------------------------------------------
 
 
@@ -229,6 +271,10 @@ def test_rate_meter():
     for i in range(5):
         meter.tick(10.0 + i * 0.1)
     assert meter.rate() == pytest.approx(10.0)
+    meter.tick(3.0)  # a simulated clock went back: the window starts afresh
+    assert meter.rate() == 0.0
+    meter.tick(3.5)
+    assert meter.rate() == pytest.approx(2.0)
 
 
 def test_cause_reporter_logs_each_cause_once_then_summaries():
