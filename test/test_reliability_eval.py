@@ -27,6 +27,18 @@ TIMING_FIELDS = ('processing_time_ms', 'latency_ms')
 """TrackStatus fields that measure this machine (wall time), not the tracker's output."""
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """One torch thread here and in the children: on a shared 2-core machine two OpenMP
+    threads competing with other processes make every replay several times slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def cheap_args():
     return [arg for item in CHEAP for arg in ('--set', item)]
 
