@@ -375,7 +375,8 @@ def test_a_lost_result_is_a_lost_status_an_error_report_and_no_detection(make_no
 
 
 def test_frames_faster_than_the_tracker_newest_wins_drops_counted_latency_bounded(make_node):
-    node, peer, _ = make_node()
+    # A deep subscription queue: no frame may be lost in DDS before the node can count it.
+    node, peer, _ = make_node(qos_depth=100)
     start_tracking(peer, 0)
     clock = peer.node.get_clock()
     sent = []
@@ -587,7 +588,7 @@ def test_use_sim_time_stamps_latency_and_rates_follow_the_ros_clock(make_node):
 def test_counts_add_up_and_every_processed_frame_has_one_outcome(make_node):
     """received = processed + dropped + rejected; one status per processed frame (plus one for
     an init on a frame from the history); a Detection2D for, and only for, TRACKING."""
-    node, peer, _ = make_node()
+    node, peer, _ = make_node(qos_depth=50)  # the burst must reach the node whole
     for index in (0, 1):
         assert send_and_wait(peer, index).state == TrackStatus.STATE_IDLE
     bad = malformed('encoding')

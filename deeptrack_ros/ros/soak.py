@@ -24,7 +24,7 @@ frame already counted, and the one-status-per-frame check could not be exact.
 
 Exit status 0 when memory grew less than `--max-growth-mb` (50) after the warm-up, the pools
 stayed within their capacity, every count adds up and the node lived to the end; 1 otherwise;
-2 for bad arguments. The image QoS is reliable with depth 10 on both sides, so that no frame
+2 for bad arguments. The image QoS is reliable with depth 100 on both sides, so that no frame
 is lost in transport and every frame published is one the node counted.
 
 Network: its own domain (a random ROS_DOMAIN_ID unless one is set) and localhost-only
@@ -195,7 +195,7 @@ def node_environment() -> dict[str, str]:
 
 
 def node_arguments(options: SoakOptions) -> list[str]:
-    values = {'reliability': 'reliable', 'qos_depth': '10', 'diagnostics_period': '0.5',
+    values = {'reliability': 'reliable', 'qos_depth': '100', 'diagnostics_period': '0.5',
               'torch_threads': '1', **options.parameters}
     args = ['--ros-args', '-r', f'__ns:={options.namespace}']
     for name, value in values.items():
@@ -221,10 +221,11 @@ class Driver:
 
         self.base = f'{namespace}/tracker_node'
         self.node = rclpy.create_node('deeptrack_soak_driver', context=context)
-        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        # Deep queues on both sides: a stall of the node's executor of a second or two (a
+        # loaded machine) must not lose frames in transport, which the node could not count.
         deep = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
-        self.images = self.node.create_publisher(Image, f'{namespace}/image', reliable)
-        self.inits = self.node.create_publisher(Detection2D, f'{self.base}/init', reliable)
+        self.images = self.node.create_publisher(Image, f'{namespace}/image', deep)
+        self.inits = self.node.create_publisher(Detection2D, f'{self.base}/init', deep)
         self.node.create_subscription(TrackStatus, f'{self.base}/status', self._on_status, deep)
         self.node.create_subscription(Detection2D, f'{self.base}/detection',
                                       self._on_detection, deep)
@@ -418,14 +419,22 @@ def run(options: SoakOptions, log: Any = None) -> SoakReport:
             elif delay < -1.0:
                 next_at = time.monotonic()  # far behind: do not burst to catch up
 
+        progress = {'received': -1, 'since': time.monotonic()}
+
         def drained() -> bool:
+            """Every frame accounted for: all arrived, or none arrived for 3 s (a loss in
+            transport, reported below), and the node's counts add up (its worker is idle)."""
             values = driver.diagnostics()
             try:
                 received, processed, dropped, rejected = (int(values[f'frames_{k}']) for k in (
                     'received', 'processed', 'dropped', 'rejected'))
             except (KeyError, ValueError):
                 return False
-            return received == report.published and received == processed + dropped + rejected
+            if received != progress['received']:
+                progress.update(received=received, since=time.monotonic())
+            arrived = (received == report.published
+                       or time.monotonic() - progress['since'] > 3.0)
+            return arrived and received == processed + dropped + rejected
 
         if not _wait(drained, options.drain_timeout, alive):
             report.problems.append('the node did not account for every frame in time')
