@@ -158,7 +158,7 @@ def malformed(cause):
 
 
 def test_bad_images_are_skipped_counted_logged_once_per_cause_and_warned(make_node):
-    node, peer, log = make_node()
+    node, peer, log = make_node(qos_depth=50)  # 15 bad frames at once must all arrive
     start_tracking(peer, 0)
     causes = ('encoding', 'length', 'width', 'height', 'step')
     repeats = 3
