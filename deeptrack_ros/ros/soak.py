@@ -27,6 +27,9 @@ stayed within their capacity, every count adds up and the node lived to the end;
 2 for bad arguments. The image QoS is reliable with depth 100 on both sides, so that no frame
 is lost in transport and every frame published is one the node counted.
 
+The node runs the shipped tracker parameters except `torch_threads` (1, so that the soak
+leaves a core to the driver on a small machine) and those given with `-p`.
+
 Network: its own domain (a random ROS_DOMAIN_ID unless one is set) and localhost-only
 discovery unless ROS_AUTOMATIC_DISCOVERY_RANGE is set, as the demo does.
 """
