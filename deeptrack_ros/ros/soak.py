@@ -7,12 +7,17 @@ Why: a tracker on a robot runs for hours, and a leak of a few kilobytes per fram
 pool that grows without bound, or frames that vanish without being counted show only after
 thousands of frames. The soak starts the node as its own process (exactly what
 `deeptrack-node` runs), publishes generated 160x120 frames at a fixed rate like a camera (the
-node drops what it cannot keep up with, as it must), re-initialises the track now and then,
-slips in a malformed frame now and then, and reads back every status and detection and the
+node drops what it cannot keep up with, as it must), re-initialises the track every
+`--reinit-every` frames after the warm-up (a new tracker, the old one released), slips in a
+malformed frame now and then, and reads back every status and detection and the
 node's /diagnostics. At the end it prints:
 
 - the node process's resident memory (RSS, from /proc) after the warm-up and at the end, the
-  growth in MB, and samples along the way;
+  growth in MB, and samples along the way. The warm-up lasts at least `--warmup` frames and
+  until every sample pool has been full once: the pools are fixed-capacity rings, but the
+  memory of their unused slots may be committed only as they fill, and that is bounded growth,
+  not a leak. If the pools are still not full at 60% of the frames (a slow tracker), the
+  warm-up ends there and the summary says so;
 - the sample pools' fill and capacity (from /diagnostics; the pools are fixed-size rings);
 - frames published, received, processed, dropped and rejected, and whether
   received = processed + dropped + rejected, whether one status came back per processed frame
@@ -64,7 +69,7 @@ class SoakOptions:
     rate: float = 40.0
     size: tuple[int, int] = (160, 120)
     warmup: int | None = None  # frames; default a tenth of --frames, at most 2000
-    reinit_every: int = 5000
+    reinit_every: int = 4000
     bad_every: int = 1000
     parameters: dict[str, str] = field(default_factory=dict)
     max_growth_mb: float = 50.0
@@ -99,6 +104,8 @@ class SoakReport:
     idle: int = 0
     inits: int = 0
     rss_warmup_mb: float | None = None
+    warmup_end: int | None = None  # frames published when the warm-up ended
+    warmup_pools_full: bool = False
     rss_end_mb: float | None = None
     rss_samples: list[tuple[int, float]] = field(default_factory=list)
     pools: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -146,9 +153,11 @@ def parse_args(argv: list[str] | None) -> SoakOptions:
     parser.add_argument('--rate', type=float, default=40.0, help='publishing rate, Hz (40)')
     parser.add_argument('--size', default='160x120', help='frame size WxH (160x120)')
     parser.add_argument('--warmup', type=int, default=None,
-                        help='frames before the reference RSS (a tenth, at most 2000)')
-    parser.add_argument('--reinit-every', type=int, default=5000,
-                        help='send a new ~/init every N frames, 0 never (5000)')
+                        help='frames at least before the reference RSS, which also waits for '
+                        'the pools to fill (a tenth, at most 2000)')
+    parser.add_argument('--reinit-every', type=int, default=4000,
+                        help='send a new ~/init every N frames after the warm-up, 0 never '
+                        '(4000)')
     parser.add_argument('--bad-every', type=int, default=1000,
                         help='publish a malformed frame every N frames, 0 never (1000)')
     parser.add_argument('-p', '--param', action='append', default=[], metavar='NAME:=VALUE',
@@ -282,6 +291,12 @@ class Driver:
         with self.lock:
             return dict(self.last_values)
 
+    def pools_full(self) -> bool:
+        """Every sample pool has been at its capacity in some report."""
+        with self.lock:
+            peaks = list(self.pools_peak.values())
+        return bool(peaks) and all(size >= capacity for size, capacity in peaks)
+
     def connected(self) -> bool:
         return (self.images.get_subscription_count() > 0
                 and self.inits.get_subscription_count() > 0
@@ -396,12 +411,18 @@ def run(options: SoakOptions, log: Any = None) -> SoakReport:
                 report.published += 1
             else:
                 publish(index)
-            if options.reinit_every and index % options.reinit_every == 0:
+            end = report.warmup_end
+            if (end is not None and options.reinit_every and index > end
+                    and (index - end) % options.reinit_every == 0):
                 initialise(index + 1)
-            if index + 1 >= options.warmup_frames and report.rss_warmup_mb is None:
-                report.rss_warmup_mb = resident_memory_mb(node.pid)
-                say(f'  warm-up done at frame {index + 1}: RSS '
-                    f'{report.rss_warmup_mb or 0.0:.1f} MB', flush=True)
+            if end is None and index + 1 >= options.warmup_frames:
+                full = driver.pools_full()
+                if full or index + 1 >= 0.6 * options.frames:
+                    report.warmup_end, report.warmup_pools_full = index + 1, full
+                    report.rss_warmup_mb = resident_memory_mb(node.pid)
+                    say(f'  warm-up done at frame {index + 1} ('
+                        f'{"pools full" if full else "pools still not full"}): RSS '
+                        f'{report.rss_warmup_mb or 0.0:.1f} MB', flush=True)
             if (index + 1) % sample_every == 0:
                 rss = resident_memory_mb(node.pid)
                 if rss is not None:
@@ -522,7 +543,8 @@ def format_report(report: SoakReport, options: SoakOptions) -> str:
         'soak summary',
         f'  frames            {report.frames} of {options.size[0]}x{options.size[1]} at '
         f'{options.rate:g} Hz in {report.seconds:.0f} s',
-        f'  RSS (node)        after warm-up ({options.warmup_frames} frames) '
+        f'  RSS (node)        after warm-up (frame {report.warmup_end}, '
+        f'{"pools full" if report.warmup_pools_full else "POOLS NOT YET FULL"}) '
         f'{mb(report.rss_warmup_mb)}, at the end {mb(report.rss_end_mb)}, growth '
         f'{"?" if growth is None else f"{growth:+.1f} MB"} (limit {options.max_growth_mb:g})',
         f'  RSS samples       {", ".join(f"{n}: {v:.1f}" for n, v in report.rss_samples)}',
