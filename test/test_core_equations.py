@@ -145,3 +145,32 @@ def test_validate_box_clips_partial_and_rejects_bad():
                       ((0, 0, 5), '4 numbers'), ((0, 0, float('inf'), 5), 'finite')]:
         with pytest.raises(ValueError, match=word):
             validate_box(bad, (100, 100))
+
+
+def test_motion_prior_hand_values():
+    from deeptrack_ros.core.sampling import motion_prior_scores
+
+    # centres at distance 0, 10 and 20 from (50, 50); sigma 10: factors 1, e^-0.5, e^-2
+    boxes = torch.tensor([[45.0, 45.0, 10.0, 10.0], [55.0, 45.0, 10.0, 10.0],
+                          [45.0, 25.0, 10.0, 10.0], [65.0, 45.0, 10.0, 10.0]])
+    scores = torch.tensor([1.0, 1.5, 4.0, -2.0])
+    out = motion_prior_scores(boxes, scores, (50.0, 50.0), 10.0)
+    expected = torch.tensor([1.0, 1.5 * math.exp(-0.5), 4.0 * math.exp(-2.0), -2.0])
+    assert torch.allclose(out, expected)
+    # the near target (1.0) now beats the farther, higher-scoring distractor (4.0 -> 0.54)
+    assert int(torch.argmax(out)) == 0
+
+
+def test_pool_mapped_keeps_slots_and_metadata():
+    pool = SamplePool(4, (1, 2, 2), torch.device('cpu'))
+    for frame in range(3):
+        pool.add(torch.full((2, 1, 2, 2), float(frame)), torch.tensor([1.0, 0.0]),
+                 torch.tensor([0.2, 0.1]), frame, 0.5 + frame / 10)
+    mapped = pool.mapped(lambda x: x.flatten(1) * 2, 'first')
+    assert mapped.stage == 'first' and mapped.size == pool.size == 4
+    assert mapped.patches.shape == (4, 4)
+    assert torch.equal(mapped.patches, pool.patches.flatten(1) * 2)
+    assert np.array_equal(mapped.frames, pool.frames)
+    assert np.array_equal(mapped.quality, pool.quality)
+    mapped.add(torch.zeros(1, 4), torch.ones(1), torch.ones(1), 3, 1.0)
+    assert mapped.frames.tolist() == [2, 2, 3, 1]  # continues at the source's next slot

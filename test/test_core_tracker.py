@@ -79,9 +79,36 @@ def test_network_shapes_and_dense_equals_per_patch():
     with torch.no_grad():
         dense = net.dense_forward(maps)
         assert dense.shape == (2, 14, 9)
-        for i, j in [(0, 0), (7, 3), (13, 8)]:
-            single = net(maps[:, i:i + 32, j:j + 32][None]).fused[0]
-            assert torch.allclose(dense[:, i, j], single, atol=1e-4)
+        windows = torch.stack([maps[:, i:i + 32, j:j + 32] for i in range(14)
+                               for j in range(9)])
+        single = net(windows).fused.T.reshape(2, 14, 9)
+        assert torch.allclose(dense, single, atol=1e-4)
+
+
+def test_first_layer_gradient_equals_autograd_convolution():
+    """The FFT weight gradient of conv1 must equal PyTorch's own convolution gradient."""
+    net = DeepTrackNet(preset('paper'))
+    net.reset_parameters_with(torch.Generator().manual_seed(2))
+    x = torch.rand(6, 3, 32, 32) * 10
+    out = net(x)
+    loss = (out.fused ** 2).sum() + (out.cue_outputs ** 2).sum()
+    fast = torch.autograd.grad(loss, [net.conv1.weight, net.conv1.bias, net.conv2.weight])
+    first = torch.nn.functional.conv2d(x, net.conv1.weight, net.conv1.bias, groups=3)
+    c1, c2 = 12, 18
+    branches = []
+    for cue in range(3):
+        h = torch.nn.functional.max_pool2d(torch.relu(first[:, cue * c1:(cue + 1) * c1]), 2)
+        h = torch.nn.functional.conv2d(h, net.conv2.weight[cue * c2:(cue + 1) * c2],
+                                       net.conv2.bias[cue * c2:(cue + 1) * c2])
+        branches.append(torch.nn.functional.max_pool2d(torch.relu(h), 2).flatten(1))
+    feats = torch.relu(torch.einsum('ncf,cfh->nch', torch.stack(branches, 1), net.fc_weight)
+                       + net.fc_bias)
+    cue_out = torch.einsum('nch,cho->nco', feats, net.head_weight) + net.head_bias
+    fused = net.fusion(feats.reshape(6, -1))
+    reference = torch.autograd.grad((fused ** 2).sum() + (cue_out ** 2).sum(),
+                                    [net.conv1.weight, net.conv1.bias, net.conv2.weight])
+    for mine, theirs in zip(fast, reference):
+        assert torch.allclose(mine, theirs, rtol=1e-4, atol=1e-4 * float(theirs.abs().max()))
 
 
 def test_gray_detected_by_content():
@@ -179,3 +206,51 @@ def test_runs_on_cuda():
         result = tracker.track(image)
     assert tracker.device.type == 'cuda'
     assert iou_xywh(np.array(result.box), boxes[-1]) > 0.5
+
+
+def test_dense_stride_two_is_the_even_lattice_of_stride_one():
+    net = DeepTrackNet(preset('paper'))
+    net.reset_parameters_with(torch.Generator().manual_seed(3))
+    maps = torch.rand(3, 47, 50) * 10
+    with torch.no_grad():
+        full = net.dense_forward(maps)
+        even = net.dense_forward(maps, stride=2)
+    assert even.shape == (2, 8, 10)
+    assert torch.allclose(even, full[:, ::2, ::2])
+
+
+def test_window_first_maps_equal_the_first_layer_of_the_window():
+    net = DeepTrackNet(preset('paper'))
+    net.reset_parameters_with(torch.Generator().manual_seed(4))
+    maps = torch.rand(3, 41, 44) * 10
+    with torch.no_grad():
+        _, first = net.dense_forward_with_first(maps)
+        rows, cols = torch.tensor([0, 9, 5]), torch.tensor([12, 0, 7])
+        sliced = net.window_first_maps(first, rows, cols)
+        direct = net.first_layer(torch.stack([maps[:, r:r + 32, c:c + 32]
+                                              for r, c in zip(rows.tolist(), cols.tolist())]))
+    assert sliced.shape == (3, 36, 10, 10)
+    assert torch.allclose(sliced, direct, atol=1e-5)
+
+
+def test_target_leaving_view_is_lost_then_found_again():
+    """The target vanishes for ten frames (only background) and comes back elsewhere: the
+    tracker must report lost with a low quality at once, learn nothing meanwhile, and lock on
+    again when it reappears."""
+    images, boxes = synthetic_sequence(frames=45)
+    rng = np.random.default_rng(3)
+    background = np.clip((_smooth_noise(rng, SIZE, 6) * 0.6 + 0.2) * 255, 0, 255)
+    gone = range(25, 35)
+    for t in gone:
+        images[t] = background.astype(np.uint8)
+    results = run(FAST, images, boxes[0])
+    before = results[15:25]
+    assert not any(r.lost for r in before)
+    absent = results[25:35]
+    assert all(r.lost for r in absent[2:]), [r.lost for r in absent]
+    assert all(r.quality < FAST.low_quality for r in absent[2:])
+    assert not any(r.learned or r.updated for r in absent[2:])
+    back = results[38:]
+    assert not any(r.lost for r in back)
+    iou = iou_xywh(np.array([r.box for r in back]), boxes[38:])
+    assert iou.mean() > 0.5, f'mean IoU after reappearing {iou.mean():.3f}'

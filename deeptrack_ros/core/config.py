@@ -93,10 +93,23 @@ class TrackerConfig:
         'dense', 'Particle scoring: dense (the network run once over the region at a few '
         'scales, particles snapped to whole region pixels) or particles (one crop and one '
         'network pass per particle, as in the paper).', choices=SCORINGS)
+    dense_stride: int = _f(
+        1, 'Spacing of the windows dense scoring evaluates, in region pixels (the object is '
+        'patch_size px there): 1 = every window, 2 = every second one in both directions for '
+        'a third of the cost.', 1, 2)
     scale_levels: int = _f(3, 'Scales evaluated by dense scoring; particles take the nearest.',
                            1, 15)
     scale_level_span: float = _f(1.5, 'Outermost dense scale level, in scale deviations.',
                                  0.0, 10.0)
+    motion_prior: float = _f(
+        0.0, 'Width, in position deviations, of a Gaussian prior on the displacement that '
+        'multiplies positive scores before the best window is chosen (0 = off: the best '
+        'particle as in Eq. 7). Keeps a distractor that scores as high as the target but far '
+        'from where it was from winning.', 0.0, 100.0)
+    scale_search: float = _f(
+        0.0, 'After the best particle is found, also score its box scaled by 1 -/+ this '
+        'relative step at the same centre and keep the best of the three (0 = off: scale '
+        'only from the particles, as in the paper).', 0.0, 0.5)
     min_object_size: float = _f(4.0, 'Smallest box side (px) the tracker will shrink to.',
                                 1.0, 1e4)
 
@@ -136,6 +149,15 @@ class TrackerConfig:
     quality_v: float = _f(0.75, 'Particles scoring above v * S* form the set P of Eq. 16.',
                           0.0, 1.0)
 
+    update_min_reliability: float = _f(
+        0.0, 'A frame whose confidence is below this fraction of the median confidence of the '
+        'last frames not lost adds no samples and trains nothing (0 = always '
+        'learn, as in the paper). The estimate of such a frame is probably not the target, '
+        'and learning it as positive is how a tracker drifts.', 0.0, 1.0)
+    reliability_memory: int = _f(10, 'Frames (not lost) whose median confidence is the '
+                                 'reference of reliability.',
+                                 1, 1000)
+
     # --- IT-SGD and lazy update (Sec. III-A-3, III-B) -------------------------------------
     lr_cue: float = _f(5e-2, 'SGD learning rate r of the cue branches.', 0.0, 10.0)
     lr_fusion: float = _f(5e-3, 'SGD learning rate r_hat of the fusion layer.', 0.0, 10.0)
@@ -143,6 +165,10 @@ class TrackerConfig:
         5e-2, 'Fusion learning rate while training the first frame from random weights '
         '(r_hat is for the lazy updates after it; at r_hat the random fusion layer barely '
         'moved in 200 first-frame iterations).', 0.0, 10.0)
+    online_first_layer: bool = _f(
+        True, 'Keep training the first convolution after the first frame (the paper trains '
+        'every layer online); false keeps the first frame\'s filters and adapts the layers '
+        'above them.')
     momentum: float = _f(0.0, 'SGD momentum (the paper uses plain SGD).', 0.0, 0.999)
     lazy_epsilon: float = _f(5e-3, 'Lazy update target loss epsilon.', 0.0, 10.0)
     lazy_trigger_factor: float = _f(2.0, 'Train when the current loss exceeds this times '
@@ -156,6 +182,20 @@ class TrackerConfig:
     # --- target state -------------------------------------------------------------------
     lost_score: float = _f(0.2, 'Below this normalised score the target counts as lost.',
                            0.0, 1.0)
+    lost_reliability: float = _f(
+        0.0, 'The target also counts as lost when its confidence falls below this fraction of '
+        'the median confidence of the last frames not lost (0 = only lost_score). A '
+        'lost frame learns nothing and the search stays where the target was last seen.',
+        0.0, 1.0)
+    lost_search_growth: float = _f(
+        1.0, 'While lost, the particles\' position deviation grows as sqrt(1 + frames lost), up '
+        'to this factor (1 = the search never widens): without observations the position '
+        'uncertainty grows with time, and a target that moved while occluded is found again.',
+        1.0, 10.0)
+    quality_uses_reliability: bool = _f(
+        False, 'Multiply the quality Q of Eq. 15 by min(1, reliability): Q compares peaks '
+        'within one frame and stays near 1 when the target is simply gone (every window '
+        'scores low alike); the drop relative to recent frames says so.')
     low_quality: float = _f(0.85, 'Quality Q below this is reported as low (warning).',
                             0.0, 1.0)
 
@@ -273,6 +313,23 @@ _BEST_CHANGES: dict[str, Any] = {
     # pool after frame 1, and the network extrapolates there: on the synthetic test sequence
     # the paper configuration jumped to background scoring S = 19 (mean IoU 0.51).
     'wide_negatives': 50,
+    # Real time on two CPU cores (docs/accuracy.md has the measurements): the first layer is
+    # learned on frame 1 and then kept, so the pools store its output and samples come from
+    # the scored maps; windows two region pixels apart; one scale level plus a three-crop
+    # scale search; at most two SGD steps per lazy update.
+    'online_first_layer': False,
+    'dense_stride': 2,
+    'scale_levels': 1,
+    'scale_search': 0.03,
+    'max_update_iterations': 2,
+    # Robustness: a displacement prior on the estimate, no learning from frames whose
+    # confidence collapsed relative to the recent ones, a lost state that waits where the
+    # target was and widens the search, and a Q that says so.
+    'motion_prior': 2.0,
+    'update_min_reliability': 0.5,
+    'lost_reliability': 0.25,
+    'lost_search_growth': 3.0,
+    'quality_uses_reliability': True,
 }
 
 

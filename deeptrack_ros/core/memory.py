@@ -1,21 +1,26 @@
 """Sample pools A+ and A- with temporal, quality-weighted sampling (Sec. III-A, Eq. 11-14).
 
-Each pool is a fixed-capacity ring buffer on the tracker's device: patches never travel back
-to the host, and the oldest samples leave first once the pool is full.
+Each pool is a fixed-capacity ring buffer on the tracker's device: samples never travel back
+to the host, and the oldest samples leave first once the pool is full. A sample is either its
+cue patches (stage 'patches') or, when the first layer is fixed after the first frame, that
+layer's output (stage 'first'), so training never recomputes it.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import numpy as np
 import torch
 
 
 class SamplePool:
-    """A bounded FIFO of training samples: cue patches, labels, importance and frame index."""
+    """A bounded FIFO of training samples: network inputs, labels, importance and frame."""
 
     def __init__(self, capacity: int, patch_shape: tuple[int, ...],
-                 device: torch.device) -> None:
+                 device: torch.device, stage: str = 'patches') -> None:
         self.capacity = capacity
+        self.stage = stage
         self.patches = torch.zeros((capacity, *patch_shape), device=device)
         self.labels = torch.zeros(capacity, device=device)
         self.importance = torch.zeros(capacity, device=device)
@@ -41,6 +46,21 @@ class SamplePool:
         self.quality[slots] = quality
         self._next = int((self._next + count) % self.capacity)
         self.size = min(self.capacity, self.size + count)
+
+    def mapped(self, transform: Callable[[torch.Tensor], torch.Tensor],
+               stage: str) -> 'SamplePool':
+        """A pool with the same samples in the same slots, their inputs passed through
+        `transform` (e.g. the first layer once it is fixed)."""
+        sample = transform(self.patches[:1])
+        pool = SamplePool(self.capacity, tuple(sample.shape[1:]), self.patches.device, stage)
+        if self.size:
+            pool.patches[:self.size] = transform(self.patches[:self.size])
+        pool.labels.copy_(self.labels)
+        pool.importance.copy_(self.importance)
+        pool.frames[:] = self.frames
+        pool.quality[:] = self.quality
+        pool._next, pool.size = self._next, self.size
+        return pool
 
     def frames_in_pool(self) -> np.ndarray:
         """Frame index of every stored sample, in slot order (first `size` slots are valid)."""

@@ -31,6 +31,10 @@ class TrackResult:
     `score` is the raw DeepTrack score S = s1 * exp(s1 - s2) of the estimate (Eq. 1);
     `confidence` maps it to [0, 1] for consumers such as vision_msgs hypotheses.
     `quality` is the tracking quality Q of Eq. 15 (1 = one sharp peak).
+    `reliability` is `confidence` over the median confidence of the last frames that were
+    not lost; `learned` says whether this frame's samples entered the pools (see
+    `TrackerConfig.update_min_reliability`). `loss` is the training loss after the lazy
+    update (0 when the frame was not learned).
     """
 
     frame_index: int
@@ -42,6 +46,8 @@ class TrackResult:
     iterations: int
     loss: float
     lost: bool
+    reliability: float = 1.0
+    learned: bool = True
     timings: StageTimings = field(default_factory=StageTimings)
     particles: np.ndarray | None = field(default=None, repr=False, compare=False)
     particle_scores: np.ndarray | None = field(default=None, repr=False, compare=False)

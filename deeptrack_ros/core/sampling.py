@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from deeptrack_ros.core.config import TrackerConfig
 
@@ -58,3 +59,18 @@ def draw_particles(state: TargetState, count: int, config: TrackerConfig,
     cx = np.clip(cx, 0.0, float(img_w))
     cy = np.clip(cy, 0.0, float(img_h))
     return np.stack([cx - width / 2.0, cy - height / 2.0, width, height], axis=1)
+
+
+def motion_prior_scores(boxes: torch.Tensor, scores: torch.Tensor,
+                        centre: tuple[float, float], sigma: float) -> torch.Tensor:
+    """Positive scores times exp(-d^2 / (2 sigma^2)), d the box centre's distance to `centre`.
+
+    Eq. 7 takes the best particle whatever its distance, so a distractor that scores a little
+    higher than the target anywhere in the search region wins. Weighting by a Gaussian prior
+    on the displacement makes the choice a maximum a posteriori one. Non-positive scores (no
+    evidence of the target) are left as they are, so they stay below every positive one.
+    """
+    dx = boxes[:, 0] + boxes[:, 2] / 2.0 - centre[0]
+    dy = boxes[:, 1] + boxes[:, 3] / 2.0 - centre[1]
+    prior = torch.exp(-(dx * dx + dy * dy) / (2.0 * max(sigma, 1e-6) ** 2))
+    return torch.where(scores > 0, scores * prior, scores)

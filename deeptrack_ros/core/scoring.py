@@ -27,6 +27,7 @@ class CueLevel:
     cues: torch.Tensor
     region: Region
     height: float  # object height (image px) this level was built for
+    first: torch.Tensor | None = None  # dense path: stride-1 pooled first-layer map
 
 
 @dataclass
@@ -39,6 +40,8 @@ class FrameScores:
     levels: list[CueLevel]
     level_of: torch.Tensor  # (N,) index into levels
     timings: dict[str, float] = field(default_factory=dict)
+    rows: torch.Tensor | None = None  # dense path: (N,) window top-left in region pixels
+    cols: torch.Tensor | None = None
 
 
 def region_bounds(boxes: np.ndarray) -> tuple[float, float, float, float]:
@@ -107,8 +110,8 @@ class FrameScorer:
 
         Each level resamples the region so a box of that level's size becomes exactly
         patch_size x patch_size; a particle takes the nearest level (in log scale) and the
-        nearest whole region pixel, and its box is snapped to that window so box and score
-        always agree.
+        nearest window of the dense lattice (every dense_stride region pixels), and its box is
+        snapped to that window so box and score always agree.
         """
         config = self.config
         size = config.patch_size
@@ -120,7 +123,7 @@ class FrameScorer:
         nearest = np.abs(np.log(particles[:, 3:4]) - np.log(level_heights)[None]).argmin(axis=1)
         bounds = region_bounds(particles)
         levels, boxes, fused = [], [], []
-        order = []
+        order, rows, cols = [], [], []
         score_ms = 0.0
         for index, level_height in enumerate(level_heights):
             members = np.nonzero(nearest == index)[0]
@@ -133,20 +136,24 @@ class FrameScorer:
             levels.append(level)
             self._sync()
             ts = time.perf_counter()
-            output = self.net.dense_forward(level.cues)
+            stride = config.dense_stride
+            output, level.first = self.net.dense_forward_with_first(level.cues, stride)
             self._sync()
             score_ms += (time.perf_counter() - ts) * 1e3
             region = level.region
             chosen = particles[members]
-            u = np.rint((chosen[:, 0] - region.x0) * region.scale_x).astype(np.int64)
-            v = np.rint((chosen[:, 1] - region.y0) * region.scale_y).astype(np.int64)
+            u = np.rint((chosen[:, 0] - region.x0) * region.scale_x / stride).astype(np.int64)
+            v = np.rint((chosen[:, 1] - region.y0) * region.scale_y / stride).astype(np.int64)
             u = np.clip(u, 0, output.shape[2] - 1)
             v = np.clip(v, 0, output.shape[1] - 1)
-            snapped = np.stack([region.x0 + u / region.scale_x, region.y0 + v / region.scale_y,
+            snapped = np.stack([region.x0 + u * stride / region.scale_x,
+                                region.y0 + v * stride / region.scale_y,
                                 np.full(u.shape, size / region.scale_x),
                                 np.full(u.shape, size / region.scale_y)], axis=1)
             boxes.append(snapped)
             fused.append(output[:, torch.from_numpy(v), torch.from_numpy(u)].T)
+            rows.append(v * stride)
+            cols.append(u * stride)
             order.append(members)
         order_np = np.concatenate(order)
         inverse = np.empty_like(order_np)
@@ -159,8 +166,53 @@ class FrameScorer:
         self._sync()
         total = (time.perf_counter() - t0) * 1e3
         level_of = torch.as_tensor(nearest, device=self.device)
+        rows_t = torch.as_tensor(np.concatenate(rows)[inverse], device=self.device)
+        cols_t = torch.as_tensor(np.concatenate(cols)[inverse], device=self.device)
         return FrameScores(box_t, fused_t, scores, levels, level_of,
-                           {'cues': total - score_ms, 'crop': 0.0, 'score': score_ms})
+                           {'cues': total - score_ms, 'crop': 0.0, 'score': score_ms},
+                           rows_t, cols_t)
+
+    def window_first_maps(self, frame: FrameScores, index: torch.Tensor) -> torch.Tensor:
+        """First-layer maps of the scored windows `index` (dense path), read from the maps
+        scoring computed: training samples cost no extra network pass."""
+        out = None
+        for number, level in enumerate(frame.levels):
+            if level is None:
+                continue
+            members = frame.level_of[index] == number
+            if not bool(members.any()):
+                continue
+            chosen = index[members]
+            maps = self.net.window_first_maps(level.first, frame.rows[chosen],
+                                              frame.cols[chosen])
+            if out is None:
+                out = maps.new_empty((index.shape[0], *maps.shape[1:]))
+            out[members] = maps
+        assert out is not None
+        return out
+
+    def uniform_windows(self, frame: FrameScores, count: int, rng: np.random.Generator
+                        ) -> tuple[np.ndarray, torch.Tensor]:
+        """`count` windows drawn uniformly over the scored region at the middle scale level
+        (dense path): background anywhere the next frames will search, whose first-layer
+        maps scoring has already computed. Returns their image boxes and maps."""
+        number = len(frame.levels) // 2
+        level = frame.levels[number]
+        if level is None:
+            number = next(i for i, lv in enumerate(frame.levels) if lv is not None)
+            level = frame.levels[number]
+        size = self.config.patch_size
+        region = level.region
+        max_row = level.cues.shape[1] - size
+        max_col = level.cues.shape[2] - size
+        rows = rng.integers(0, max_row + 1, count)
+        cols = rng.integers(0, max_col + 1, count)
+        boxes = np.stack([region.x0 + cols / region.scale_x, region.y0 + rows / region.scale_y,
+                          np.full(count, size / region.scale_x),
+                          np.full(count, size / region.scale_y)], axis=1)
+        maps = self.net.window_first_maps(level.first, torch.as_tensor(rows, device=self.device),
+                                          torch.as_tensor(cols, device=self.device))
+        return boxes, maps
 
     @torch.no_grad()
     def crop_around(self, image: np.ndarray, boxes: np.ndarray,

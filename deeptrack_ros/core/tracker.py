@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 import warnings
 from typing import Sequence
 
@@ -18,14 +19,15 @@ import torch
 from deeptrack_ros.core.boxes import iou_torch, validate_box
 from deeptrack_ros.core.config import DEFAULT_MODE, TrackerConfig, preset
 from deeptrack_ros.core.cues import is_gray
-from deeptrack_ros.core.learner import OnlineLearner, SampleSet
+from deeptrack_ros.core.learner import OnlineLearner, SampleSet, UpdateOutcome
 from deeptrack_ros.core.loss import sample_importance, structural_labels, structural_loss
 from deeptrack_ros.core.memory import SamplePool
 from deeptrack_ros.core.network import NUM_CUES, DeepTrackNet, deeptrack_score
 from deeptrack_ros.core.quality import tracking_quality
 from deeptrack_ros.core.result import Box, StageTimings, TrackResult
-from deeptrack_ros.core.sampling import TargetState, draw_particles
-from deeptrack_ros.core.scoring import FrameScorer
+from deeptrack_ros.core.sampling import (TargetState, draw_particles, motion_prior_scores,
+                                         position_sigma)
+from deeptrack_ros.core.scoring import FrameScorer, FrameScores
 
 
 def resolve_device(requested: str) -> tuple[torch.device, str | None]:
@@ -108,6 +110,8 @@ class DeepTracker:
         self._image_shape = image.shape
         self._frame = 0
         self.state = TargetState.from_box(box)
+        self._tracked_confidences: deque[float] = deque(maxlen=config.reliability_memory)
+        self._frames_lost = 0
 
         self.scorer = FrameScorer(self.net, config, self.gray, self.device)
         negatives = draw_particles(self.state, config.negatives_per_frame, config, self.rng,
@@ -117,10 +121,17 @@ class DeepTracker:
         # Frame-1 samples at the same working scale as the later frames' scored windows.
         patches = self.scorer.crop_around(image, boxes_np, box)
         cue_done = time.perf_counter()
-        current = self._store_samples(patches[:1], patches[1:], boxes[1:], boxes[0], 1.0)
+        current = self._store_samples(self._with_flip(patches[:1]), patches[1:], boxes[1:],
+                                      boxes[0], 1.0)
         outcome = self.learner.lazy_update(self.learner.frame_loss(current), self.positives,
                                            self.negatives, 0, config.first_frame_iterations,
                                            force=True, lr_fusion=config.first_frame_lr_fusion)
+        if not config.online_first_layer:
+            # The first layer stays as frame 1 trained it: pools keep its output from now on.
+            self.net.conv1.requires_grad_(False)
+            with torch.no_grad():
+                self.positives = self.positives.mapped(self.net.first_layer, 'first')
+                self.negatives = self.negatives.mapped(self.net.first_layer, 'first')
         with torch.no_grad():
             fused = self.net(patches[:1]).fused
             score = float(deeptrack_score(fused)[0])
@@ -146,60 +157,59 @@ class DeepTracker:
         self._frame += 1
         frame = self._frame
         particles_np = draw_particles(self.state, config.num_particles, config, self.rng,
-                                      image.shape[:2])
+                                      image.shape[:2], self._search_spread())
         frame_scores = self.scorer.score(image, particles_np, self.state.height,
                                          self.state.aspect)
         t1 = time.perf_counter()
         particles, scores, fused = frame_scores.boxes, frame_scores.scores, frame_scores.fused
         with torch.no_grad():
-            best = int(torch.argmax(scores))
+            best = int(torch.argmax(self._with_motion_prior(particles, scores)))
             best_score = float(scores[best])
             estimate_box = self._estimate(particles, scores, best)
             estimate = torch.as_tensor(estimate_box, dtype=torch.float32, device=self.device)
             quality = tracking_quality(scores, fused, particles, estimate, best_score, config)
+            if config.scale_search > 0:
+                estimate_box, best_score = self._refine_scale(frame_scores, estimate_box,
+                                                              best_score)
+                estimate = torch.as_tensor(estimate_box, dtype=torch.float32,
+                                           device=self.device)
         pick = self.rng.choice(config.num_particles,
                                size=min(config.negatives_per_frame, config.num_particles),
                                replace=False)
         pick_t = torch.from_numpy(pick).to(self.device)
-        sample_boxes = torch.cat([estimate[None], particles[pick_t]])
-        sample_levels = None
-        if config.estimator == 'argmax':
-            sample_levels = frame_scores.level_of[torch.cat([
-                torch.tensor([best], device=self.device), pick_t])]
-        sample_patches = self.scorer.crop(frame_scores, sample_boxes, sample_levels)
-        if config.wide_negatives > 0:
-            wide = draw_particles(TargetState.from_box(estimate_box, self.state.aspect),
-                                  config.wide_negatives, config, self.rng, image.shape[:2],
-                                  config.wide_negative_spread)
-            sample_patches = torch.cat([sample_patches,
-                                        self.scorer.crop_around(image, wide, estimate_box)])
-            sample_boxes = torch.cat([sample_boxes, torch.as_tensor(
-                wide, dtype=torch.float32, device=self.device)])
-        self._sync()
-        t3 = time.perf_counter()
         confidence = _confidence(best_score)
-        lost = confidence < config.lost_score
-        current = self._store_samples(sample_patches[:1], sample_patches[1:], sample_boxes[1:],
-                                      estimate, quality)
-        # L1 of the lazy update from the outputs scoring already produced (estimate + the
-        # stored particles), so frames that need no training cost no extra network pass. The
-        # stored samples are [positive, (flip,) particle negatives, wide negatives]; the n
-        # samples before the wide ones are one positive (label and Theta as the estimate's)
-        # followed by the particle negatives.
-        current_outputs = torch.cat([fused[best:best + 1], fused[pick_t]])
-        n = current_outputs.shape[0]
-        first = current.labels.shape[0] - config.wide_negatives - n
-        current_loss = float(structural_loss(current_outputs, current.labels[first:first + n],
-                                             current.importance[first:first + n], config))
-        outcome = self.learner.lazy_update(current_loss, self.positives, self.negatives, frame,
-                                           config.max_update_iterations)
+        reliability = self._reliability(confidence)
+        lost = confidence < config.lost_score or reliability < config.lost_reliability
+        if config.quality_uses_reliability:
+            quality *= min(1.0, reliability)
+        learned = not lost and reliability >= config.update_min_reliability
+        if not lost:
+            # Every tracked frame, learned or not, moves the reference: a target whose score
+            # settles lower (after frame 1's overfit, or a lasting appearance change) is
+            # learned again after a few frames instead of never; lost frames do not, so an
+            # occluder can never become the reference.
+            self._tracked_confidences.append(confidence)
+        if not learned:
+            # Probably not the target: learn nothing from this frame (see the config field).
+            self._sync()
+            t3 = time.perf_counter()
+            outcome = UpdateOutcome(0, 0.0, 0.0)
+        else:
+            t3, outcome = self._learn(image, frame_scores, estimate, best, pick, pick_t,
+                                      quality)
         self._sync()
         t4 = time.perf_counter()
-        self.state = TargetState.from_box(estimate_box, self.state.aspect)
+        if lost:
+            # A lost frame's estimate is probably background: keep searching where the
+            # target was last seen (occlusions end there), ever wider, instead of following it.
+            self._frames_lost += 1
+        else:
+            self._frames_lost = 0
+            self.state = TargetState.from_box(estimate_box, self.state.aspect)
         return TrackResult(
             frame_index=frame, box=estimate_box, score=best_score, confidence=confidence,
             quality=quality, updated=outcome.updated, iterations=outcome.iterations,
-            loss=outcome.loss_after, lost=lost,
+            loss=outcome.loss_after, lost=lost, reliability=reliability, learned=learned,
             timings=StageTimings(
                 cues=frame_scores.timings['cues'],
                 crop=frame_scores.timings['crop'] + (t3 - t1) * 1e3,
@@ -207,6 +217,149 @@ class DeepTracker:
             particles=particles.cpu().numpy(), particle_scores=scores.cpu().numpy())
 
     # ----------------------------------------------------------------------------------
+    def _learn(self, image: np.ndarray, frame_scores: FrameScores, estimate: torch.Tensor,
+               best: int, pick: np.ndarray, pick_t: torch.Tensor,
+               quality: float) -> tuple[float, UpdateOutcome]:
+        """Store this frame's samples and run the lazy update; returns when sampling ended
+        (for the stage timings) and what the update did."""
+        config = self.config
+        frame = self._frame
+        fused = frame_scores.fused
+        if self.positives.stage == 'first' and config.scoring == 'dense':
+            positives, negatives, negative_boxes = self._first_layer_samples(
+                frame_scores, estimate, pick_t)
+        else:
+            positives, negatives, negative_boxes = self._patch_samples(
+                image, frame_scores, estimate, best, pick_t)
+        self._sync()
+        t3 = time.perf_counter()
+        current = self._store_samples(positives, negatives, negative_boxes, estimate, quality)
+        # L1 of the lazy update from the outputs scoring already produced (estimate + the
+        # stored particles), so frames that need no training cost no extra network pass.
+        # The stored samples are [positive, (flip,) particle negatives, wide negatives]: the
+        # estimate stands for the positive, then come the particle negatives.
+        current_outputs = torch.cat([fused[best:best + 1], fused[pick_t]])
+        count = positives.shape[0]
+        labels = torch.cat([current.labels[:1], current.labels[count:count + pick.size]])
+        importance = torch.cat([current.importance[:1],
+                                current.importance[count:count + pick.size]])
+        current_loss = float(structural_loss(current_outputs, labels, importance, config))
+        outcome = self.learner.lazy_update(current_loss, self.positives, self.negatives,
+                                           frame, config.max_update_iterations)
+        return t3, outcome
+
+    def _with_flip(self, positive: torch.Tensor) -> torch.Tensor:
+        """The positive patch and, with flip_positives, its horizontal mirror."""
+        if self.config.flip_positives:
+            return torch.cat([positive, positive.flip(-1)])
+        return positive
+
+    def _patch_samples(self, image: np.ndarray, frame_scores: FrameScores,
+                       estimate: torch.Tensor, best: int, pick: torch.Tensor
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """This frame's samples as cue patches (positives, negatives, negative boxes), passed
+        through the fixed first layer when the pools hold its output."""
+        config = self.config
+        estimate_box = tuple(float(v) for v in estimate.tolist())
+        negative_boxes = frame_scores.boxes[pick]
+        sample_levels = None
+        if config.estimator == 'argmax':
+            sample_levels = frame_scores.level_of[torch.cat([
+                torch.tensor([best], device=self.device), pick])]
+        patches = self.scorer.crop(frame_scores, torch.cat([estimate[None], negative_boxes]),
+                                   sample_levels)
+        positives, negatives = self._with_flip(patches[:1]), patches[1:]
+        if config.wide_negatives > 0:
+            wide = draw_particles(TargetState.from_box(estimate_box, self.state.aspect),
+                                  config.wide_negatives, config, self.rng, image.shape[:2],
+                                  config.wide_negative_spread)
+            negatives = torch.cat([negatives, self.scorer.crop_around(image, wide, estimate_box)])
+            negative_boxes = torch.cat([negative_boxes, torch.as_tensor(
+                wide, dtype=torch.float32, device=self.device)])
+        if self.positives.stage == 'first':
+            with torch.no_grad():
+                positives = self.net.first_layer(positives)
+                negatives = self.net.first_layer(negatives)
+        return positives, negatives, negative_boxes
+
+    def _first_layer_samples(self, frame_scores: FrameScores, estimate: torch.Tensor,
+                             pick: torch.Tensor
+                             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """This frame's samples as first-layer maps, read from the maps dense scoring built.
+
+        The positive is cropped at the estimate and run through the first layer with its flip
+        (the flip of a patch's maps is not the maps of the flipped patch: the filters are not
+        symmetric). The particle negatives are their scored windows, and the wide negatives
+        are windows drawn uniformly over the scored region, the background the next frames
+        search, so no negative needs another pass of the first layer.
+        """
+        config = self.config
+        with torch.no_grad():
+            patch = self.scorer.crop(frame_scores, estimate[None])
+            positives = self.net.first_layer(self._with_flip(patch))
+            negatives = [self.scorer.window_first_maps(frame_scores, pick)]
+            negative_boxes = [frame_scores.boxes[pick]]
+            if config.wide_negatives > 0:
+                wide_boxes, wide_maps = self.scorer.uniform_windows(
+                    frame_scores, config.wide_negatives, self.rng)
+                negatives.append(wide_maps)
+                negative_boxes.append(torch.as_tensor(wide_boxes, dtype=torch.float32,
+                                                      device=self.device))
+        return positives, torch.cat(negatives), torch.cat(negative_boxes)
+
+    def _refine_scale(self, frame_scores: FrameScores, estimate_box: Box,
+                      best_score: float) -> tuple[Box, float]:
+        """Score the estimate's box scaled by 1 -/+ scale_search around the same centre and
+        keep the best scale (a well-founded refinement of the estimated box).
+
+        The particles' scale deviation (1 % per frame) moves a 32-px patch by a third of a
+        pixel, which the network cannot resolve, so their scale drifts with noise; three
+        crops a few per cent apart measure scale directly for three network passes. All
+        three are cropped the same way so they compete fairly; the estimate keeps the dense
+        score unless another scale wins.
+        """
+        x, y, w, h = estimate_box
+        cx, cy = x + w / 2.0, y + h / 2.0
+        step = self.config.scale_search
+        factors = (1.0, 1.0 / (1.0 + step), 1.0 + step)
+        min_side = self.config.min_object_size
+        candidates = []
+        for factor in factors:
+            cw, ch = max(w * factor, min_side), max(h * factor, min_side)
+            candidates.append((cx - cw / 2.0, cy - ch / 2.0, cw, ch))
+        boxes = torch.as_tensor(candidates, dtype=torch.float32, device=self.device)
+        patches = self.scorer.crop(frame_scores, boxes)
+        scores = deeptrack_score(self.net(patches).fused)
+        winner = int(torch.argmax(scores))
+        if winner == 0:
+            return estimate_box, best_score
+        return tuple(candidates[winner]), float(scores[winner])
+
+    def _with_motion_prior(self, particles: torch.Tensor,
+                           scores: torch.Tensor) -> torch.Tensor:
+        """Scores for choosing the estimate (see `motion_prior_scores`)."""
+        width = self.config.motion_prior
+        if width <= 0:
+            return scores
+        sigma = position_sigma(self.state.height, self.config) * width * self._search_spread()
+        return motion_prior_scores(particles, scores, (self.state.cx, self.state.cy), sigma)
+
+    def _search_spread(self) -> float:
+        """Factor on the position deviation: 1 while tracking, growing while lost."""
+        return min(math.sqrt(1.0 + self._frames_lost), self.config.lost_search_growth)
+
+    def _reliability(self, confidence: float) -> float:
+        """This frame's confidence relative to the median confidence of the last frames that
+        were not lost (1 without history). Confidence, not S: S = s1 exp(s1 - s2) grows
+        exponentially, and one frame at S = 50 would make every normal frame after it look
+        unreliable; confidence saturates at an ideal positive."""
+        if not self._tracked_confidences:
+            return 1.0
+        reference = float(np.median(self._tracked_confidences))
+        if reference <= 0:
+            return 1.0
+        return confidence / reference
+
     def _estimate(self, particles: torch.Tensor, scores: torch.Tensor, best: int) -> Box:
         """Eq. 7 (argmax), or the mean box of the top-k particles."""
         if self.config.estimator == 'argmax':
@@ -222,8 +375,6 @@ class DeepTracker:
         """Add this frame's samples to the pools and return them for the lazy-update test."""
         config = self.config
         frame = self._frame
-        if config.flip_positives:
-            positive = torch.cat([positive, positive.flip(-1)])
         pos_labels = torch.ones(positive.shape[0], device=self.device)
         pos_importance = sample_importance(torch.ones_like(pos_labels), config.theta_steepness)
         iou = iou_torch(negative_boxes, estimate)

@@ -1,4 +1,4 @@
-"""The `deeptrack-eval` command: `otb`, `bag` and `otb2bag` (also `python -m deeptrack_ros.eval`).
+"""The `deeptrack-eval` command: otb, bag, otb2bag, bench (or `python -m deeptrack_ros.eval`).
 
 Bad input ends in one line on stderr, `deeptrack-eval: error: FILE[:LINE]: what`, and exit
 status 2 (argparse's own usage errors use 2 as well). Every command writes its results into a
@@ -104,6 +104,28 @@ def build_parser() -> argparse.ArgumentParser:
                       'default: the first')
     conv.add_argument('--quiet', action='store_true', help='no progress bar')
     conv.set_defaults(handler=run_otb2bag)
+
+    bench = sub.add_parser('bench', help='speed benchmark: DeepTrack paths vs CSRT, and the node',
+                           description='Time DeepTrack (each --paths preset) and CSRT on the '
+                           'same sequences in one run: median fps, ratio to CSRT, mean P@20 '
+                           'and AUC, per-stage split; then the ROS node\'s own overhead and '
+                           'its lag behind a fast camera. Prints figures; asserts nothing.')
+    bench.add_argument('root', type=Path, metavar='ROOT',
+                       help='benchmark folder holding OTB sequence folders')
+    bench.add_argument('--sequences', metavar='A,B', help='sequence names; default all')
+    bench.add_argument('--paths', default='best', metavar='A,B',
+                       help='DeepTrack presets to time, e.g. best,paper (default: %(default)s; '
+                       '--set applies to every path)')
+    bench.add_argument('--frames', type=int, default=None, metavar='N',
+                       help='only the first N frames of every sequence (default: all)')
+    bench.add_argument('--threads', type=int, default=None, metavar='N',
+                       help='torch CPU threads (default: torch\'s own choice)')
+    bench.add_argument('--node-rate', type=float, default=60.0, metavar='HZ',
+                       help='camera rate for the node measurement (default: %(default)s)')
+    bench.add_argument('--node-seconds', type=float, default=10.0, metavar='S',
+                       help='length of the node measurement; 0 skips it (default: %(default)s)')
+    _tracker_options(bench)
+    bench.set_defaults(handler=run_bench)
     return parser
 
 
@@ -213,6 +235,53 @@ def run_otb(args: argparse.Namespace) -> int:
         plot_curves(staging, evaluation)
     progress.message(f'wrote {args.out}')
     print(format_table(evaluation))
+    return 0
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """`bench`: DeepTrack paths and CSRT timed on the same frames, then the node."""
+    import dataclasses
+
+    from deeptrack_ros.eval.bench import (format_paths, format_per_sequence, machine_summary,
+                                          node_benchmark_lines, run_paths)
+    from deeptrack_ros.eval.progress import Progress
+    from deeptrack_ros.eval.sequences import discover
+    from deeptrack_ros.eval.trackers import TrackerSpec, deeptrack_config
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise EvalError(f'--threads must be at least 1, got {args.threads}')
+        import torch
+        torch.set_num_threads(args.threads)
+    if args.frames is not None and args.frames < 2:
+        raise EvalError(f'--frames must be at least 2, got {args.frames}')
+    wanted = [s.strip() for s in args.sequences.split(',') if s.strip()] \
+        if args.sequences else None
+    sequences = discover(args.root, wanted)
+    if args.frames is not None:
+        sequences = [dataclasses.replace(q, frames=q.frames[:args.frames],
+                                         groundtruth=q.groundtruth[:args.frames])
+                     for q in sequences]
+    overrides = parse_overrides(args.overrides)
+    paths = [p.strip() for p in args.paths.split(',') if p.strip()]
+    if not paths:
+        raise EvalError('--paths: no preset named')
+    specs = [(f'deeptrack[{path}]',
+              TrackerSpec('deeptrack', deeptrack_config(path, overrides), args.device,
+                          args.seed)) for path in paths]
+    specs.append(('csrt', TrackerSpec('csrt', None, args.device, args.seed)))
+    device = str(specs[0][1].build().device) if specs else 'cpu'
+    print(machine_summary(device), flush=True)
+    print(f'{len(sequences)} sequences, '
+          f'{sum(len(q) for q in sequences)} frames per path', flush=True)
+    results = run_paths(specs, sequences, Progress(enabled=not args.quiet))
+    print(format_paths(results))
+    print(format_per_sequence(results))
+    if args.node_seconds > 0:
+        config = specs[0][1].config
+        for line in node_benchmark_lines(config, args.node_rate, args.node_seconds,
+                                         args.device, args.seed or 0):
+            print(line)
     return 0
 
 

@@ -1,0 +1,54 @@
+"""`deeptrack-eval bench` end to end on generated sequences: the table it prints is real."""
+
+import re
+
+import pytest
+
+from deeptrack_ros.eval.cli import main
+from deeptrack_ros.eval.synthetic import write_otb_sequence
+
+LIGHT = ['--set', 'num_particles=200', '--set', 'first_frame_iterations=5',
+         '--set', 'negatives_per_frame=30', '--set', 'max_update_iterations=1']
+
+
+@pytest.fixture()
+def root(tmp_path):
+    bench = tmp_path / 'bench'
+    write_otb_sequence(bench / 'Alpha', count=8)
+    write_otb_sequence(bench / 'Beta', count=6, seed=1)
+    return bench
+
+
+def _row(text, label):
+    for line in text.splitlines():
+        if line.startswith(label + ' ') and 'fps per' not in line:
+            return line.split()
+    raise AssertionError(f'no row {label!r} in:\n{text}')
+
+
+def test_bench_prints_paths_csrt_ratio_and_stage_split(root, capsys):
+    status = main(['bench', str(root), '--paths', 'best,paper', '--node-seconds', '0',
+                   '--device', 'cpu', '--seed', '0', '--quiet', '--threads', '1', *LIGHT])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert out.startswith('machine: ')
+    assert '2 sequences, 14 frames per path' in out
+    best, paper, csrt = (_row(out, label) for label in
+                         ('deeptrack[best]', 'deeptrack[paper]', 'csrt'))
+    # label, median fps, ratio, P@20, AUC, init, 4 stages (DeepTrack) or 4 dashes (CSRT)
+    for row in (best, paper):
+        fps, ratio, p20, auc = (float(v) for v in row[1:5])
+        assert fps > 0 and ratio > 0 and 0 <= p20 <= 1 and 0 <= auc <= 1
+        stages = [float(v) for v in row[6:10]]
+        assert all(v >= 0 for v in stages) and sum(stages) > 0
+    assert float(csrt[2]) == pytest.approx(1.0)
+    assert csrt[6:10] == ['-'] * 4
+    assert re.search(r'^fps per sequence +Alpha +Beta$', out, re.M)
+
+
+def test_bench_frames_limit_and_bad_values(root, capsys):
+    assert main(['bench', str(root), '--frames', '3', '--node-seconds', '0', '--device',
+                 'cpu', '--quiet', *LIGHT]) == 0
+    assert '2 sequences, 6 frames per path' in capsys.readouterr().out
+    assert main(['bench', str(root), '--frames', '1', '--node-seconds', '0']) == 2
+    assert 'deeptrack-eval: error: --frames must be at least 2' in capsys.readouterr().err
