@@ -1,0 +1,83 @@
+"""The node benchmark (deeptrack_ros/ros/node_bench.py): its figures hang together.
+
+A benchmark, not a speed test: nothing here depends on how fast this machine is. A short run
+at 30 Hz with a light tracker checks what must hold on any machine: every frame the node
+received is accounted for, detections come only from processed frames, and the timing
+figures exist and are not negative beyond clock noise.
+"""
+
+import math
+
+import pytest
+
+from deeptrack_ros.core import preset
+from deeptrack_ros.core.config import config_fields
+from deeptrack_ros.ros.node_bench import NodeBenchResult, node_parameters, parse_setting
+
+CLOCK_NOISE_MS = 1.0  # overhead is a difference of two clocks' readings, each to the microsecond
+
+
+def test_a_short_run_at_30_hz_accounts_for_every_frame():
+    pytest.importorskip('rclpy')
+    pytest.importorskip('deeptrack_ros.msg')
+    pytest.importorskip('vision_msgs.msg')
+    from deeptrack_ros.ros.node_bench import run_node_benchmark
+    from node_test_support import LIGHT_TRACKER
+
+    # Never LOST, so that every processed frame has a detection to measure the lag on,
+    # however well this light tracker follows the target on a loaded machine: every loss
+    # threshold the config has (lost_reliability only in newer cores) at 0.
+    fields = {name for name, _, _ in config_fields()}
+    never_lost = {name: 0.0 for name in ('lost_score', 'lost_reliability') if name in fields}
+    config = preset('best').replace(**LIGHT_TRACKER, **never_lost)
+    result = run_node_benchmark(config, rate_hz=30.0, seconds=3.0, image_size=(160, 120),
+                                seed=0, device='cpu')
+    text = '\n'.join(result.lines())
+
+    assert result.rate_hz == 30.0
+    assert result.seconds >= 3.0, text
+    assert result.published > 0, text
+    assert 0 < result.received <= result.published, text
+    # The last status is the last frame's, published once the worker settled it; a frame
+    # that arrived meanwhile may still be in flight.
+    assert result.received - (result.processed + result.dropped + result.rejected) in (0, 1), \
+        text
+    assert result.rejected == 0, text  # every generated frame is well formed
+    assert 0 < result.detections <= result.processed, text
+    assert math.isfinite(result.overhead_ms_median), text
+    assert result.overhead_ms_median >= -CLOCK_NOISE_MS, text
+    assert result.overhead_ms_p95 >= result.overhead_ms_median, text
+    assert math.isfinite(result.tracker_ms_median) and result.tracker_ms_median > 0, text
+    assert math.isfinite(result.lag_frames_max), text
+    assert 0 <= result.lag_frames_median <= result.lag_frames_max, text
+    assert len(result.lines()) >= 5
+
+
+def test_node_parameters_carry_every_config_field_with_the_parameter_type():
+    config = preset('best').replace(num_particles=200)
+    values = node_parameters(config, seed=3, device='cpu')
+    assert set(values) == {name for name, _, _ in config_fields()} | {'seed', 'device'}
+    assert values['num_particles'] == 200 and values['seed'] == 3 and values['device'] == 'cpu'
+    assert values['mode'] == 'best'
+    for name, default, _ in config_fields():
+        if isinstance(default, tuple):
+            assert values[name] == list(getattr(config, name))
+        elif isinstance(default, float):
+            assert type(values[name]) is float, name
+
+
+def test_settings_from_the_command_line_are_typed():
+    assert parse_setting('num_particles=300') == ('num_particles', 300)
+    assert parse_setting('lost_score=0.3') == ('lost_score', 0.3)
+    assert parse_setting('flip_positives=false') == ('flip_positives', False)
+    assert parse_setting('lcn_radii=0.1,0.2') == ('lcn_radii', (0.1, 0.2))
+    assert parse_setting('estimator=argmax') == ('estimator', 'argmax')
+    with pytest.raises(ValueError):
+        parse_setting('num_particles')
+
+
+def test_lines_say_n_a_for_figures_without_samples():
+    nan = math.nan
+    result = NodeBenchResult(60.0, 1.0, 61, 60, 5, 55, 0, 4, nan, nan, nan, nan, nan)
+    text = '\n'.join(result.lines())
+    assert 'n/a' in text and 'published 61' in text and 'never received 1' in text
