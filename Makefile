@@ -3,6 +3,7 @@
 #   make setup   create .venv (ROS 2 Kilted from PyPI wheels, torch CPU) and build the package
 #   make test    setup, then the whole test suite against real rclpy and Fast DDS
 #   make demo    setup, then the demo (DEMO_ARGS='...' passes arguments)
+#   make bench   setup, then the speed benchmark on OTB_ROOT (BENCH_ARGS='...' passes arguments)
 #   make clean   remove .venv and build/ (the next setup starts from scratch)
 
 SHELL := /bin/bash
@@ -23,8 +24,10 @@ unexport _ROS_WHEELS_BOOTSTRAP_COMPLETE
 
 PYTEST_FLAGS ?= -q -ra -p no:cacheprovider --timeout=300 --durations=10
 DEMO_ARGS ?=
+OTB_ROOT ?= ../shared/datasets/otb
+BENCH_ARGS ?= --paths best --device cpu --seed 0
 
-.PHONY: setup test demo clean
+.PHONY: setup test demo bench clean
 
 setup:
 	bash tools/setup_env.sh
@@ -34,6 +37,10 @@ test: setup
 
 demo: setup
 	$(VENV)/bin/deeptrack-demo $(DEMO_ARGS)
+
+# Runs the source tree (python -m from the repository root), so edits need no re-install.
+bench: setup
+	$(PYTHON) -m deeptrack_ros.eval bench $(OTB_ROOT) $(BENCH_ARGS)
 
 clean:
 	rm -rf .venv build deeptrack_ros.egg-info
