@@ -322,12 +322,11 @@ _BEST_CHANGES: dict[str, Any] = {
     'scale_levels': 1,
     'scale_search': 0.03,
     'max_update_iterations': 2,
-    # Robustness: a displacement prior on the estimate, no learning from frames whose
-    # confidence collapsed relative to the recent ones, a lost state (lost_score) that waits
-    # where the target was and widens the search, and a Q that says so. Loss stays absolute
-    # (lost_reliability 0): a relative test never recovers when the target's score settles
-    # lower for good, since lost frames cannot move its reference.
-    'motion_prior': 2.0,
+    # Robustness: no learning from frames whose confidence collapsed relative to the recent
+    # ones, a lost state (lost_score) that waits where the target was and widens the search,
+    # and a Q that says so. Loss stays absolute (lost_reliability 0): a relative test never
+    # recovers when the target's score settles lower for good, since lost frames cannot move
+    # its reference. motion_prior stays off: it cost more on fast targets than it saved.
     'update_min_reliability': 0.5,
     'lost_search_growth': 3.0,
     'quality_uses_reliability': True,
