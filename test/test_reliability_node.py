@@ -300,8 +300,7 @@ def test_stamps_going_backwards_rearm_the_history_and_tracking_goes_on(make_node
     peer.send_init(SEQUENCE.box(12), t(3))
     peer.wait_for(lambda: log.lines('initialising on the next frame'), 10, 'the init')
     peer.send_image(SEQUENCE.frame(12), t(2))
-    [detection] = wait_detection(peer, t(2), 'the detection of the next frame')
-    assert detection.id == 'track-2'
+    [detection] = wait_detection(peer, t(2), 'the detection of the next frame', 'track-2')
     np.testing.assert_allclose(detection_box(detection), SEQUENCE.box(12))
     assert not [d for d in detections_at(peer, t(3)) if d.id == 'track-2']
     assert node.worker_alive and not log.lines('failed')
@@ -375,24 +374,26 @@ def test_a_lost_result_is_a_lost_status_an_error_report_and_no_detection(make_no
 
 
 def test_frames_faster_than_the_tracker_newest_wins_drops_counted_latency_bounded(make_node):
-    # A deep subscription queue: no frame may be lost in DDS before the node can count it.
-    node, peer, _ = make_node(qos_depth=100)
+    # A deep subscription queue: no frame may be lost in DDS before the node can count it. A
+    # model update on every frame (lazy_epsilon 0, 20 iterations) keeps the tracker well below
+    # the 100 Hz camera however fast the core's scoring becomes.
+    node, peer, _ = make_node(qos_depth=100, lazy_epsilon=0.0, max_update_iterations=20)
     start_tracking(peer, 0)
     clock = peer.node.get_clock()
     sent = []
     started = time.monotonic()
-    while time.monotonic() - started < 3.0:  # 40 Hz, several times what the tracker does
+    while time.monotonic() - started < 2.0:
         msg = array_to_image(SEQUENCE.frame(1 + len(sent) % 30), 'rgb8')
         msg.header.stamp = clock.now().to_msg()
         peer.send_message(msg)
         sent.append(stamp_to_ns(msg.header.stamp))
-        time.sleep(0.025)
+        time.sleep(0.01)
     peer.wait_for(lambda: node.snapshot().counters.received == len(sent) + 1, 20,
                   'every frame to arrive')
     settle(peer, node)
     counters = node.snapshot().counters
     assert counters.received == counters.processed + counters.dropped + counters.rejected
-    assert counters.dropped > len(sent) // 2, counters
+    assert counters.dropped > 0 and counters.processed > 1, counters
     # The newest frame wins: the last one sent is processed, frames come out in order.
     burst = [s for s in peer.statuses if stamp_to_ns(s.header.stamp) in set(sent)]
     assert stamp_to_ns(burst[-1].header.stamp) == sent[-1]
@@ -588,7 +589,9 @@ def test_use_sim_time_stamps_latency_and_rates_follow_the_ros_clock(make_node):
 def test_counts_add_up_and_every_processed_frame_has_one_outcome(make_node):
     """received = processed + dropped + rejected; one status per processed frame (plus one for
     an init on a frame from the history); a Detection2D for, and only for, TRACKING."""
-    node, peer, _ = make_node(qos_depth=50)  # the burst must reach the node whole
+    # The burst must reach the node whole (deep queue) and outrun the tracker (an update of
+    # 20 iterations on every frame).
+    node, peer, _ = make_node(qos_depth=50, lazy_epsilon=0.0, max_update_iterations=20)
     for index in (0, 1):
         assert send_and_wait(peer, index).state == TrackStatus.STATE_IDLE
     bad = malformed('encoding')

@@ -18,6 +18,7 @@ from deeptrack_ros.ros import soak  # noqa: E402
 from node_test_support import LIGHT_TRACKER, unique_namespace  # noqa: E402
 
 SMALL_POOLS = {'positive_pool_size': 10, 'negative_pool_size': 60}
+SHORT_RUN_GROWTH_MB = 250.0
 
 
 def test_short_soak_keeps_memory_pools_and_counts_in_bounds():
@@ -26,7 +27,8 @@ def test_short_soak_keeps_memory_pools_and_counts_in_bounds():
                    **SMALL_POOLS}.items()}
     options = soak.SoakOptions(frames=600, rate=100.0, warmup=200, reinit_every=150,
                                bad_every=100, parameters=parameters, progress=False,
-                               drain_timeout=60.0, namespace=unique_namespace())
+                               drain_timeout=60.0, namespace=unique_namespace(),
+                               max_growth_mb=SHORT_RUN_GROWTH_MB)
     report = soak.run(options)
     summary = soak.format_report(report, options)
     assert report.ok, summary
@@ -42,5 +44,10 @@ def test_short_soak_keeps_memory_pools_and_counts_in_bounds():
     assert report.pools_bounded, summary
     assert report.pools_peak['negative'] == (60, 60), summary
     assert 0 < report.pools_peak['positive'][0] <= report.pools_peak['positive'][1] == 20
-    assert report.growth_mb is not None and report.growth_mb < 50.0, summary
+    # Only a gross leak can show in so short a run: during its first few hundred frames the
+    # tracker's process grows by up to about 200 MB as oneDNN (torch's CPU convolutions) warms
+    # up for the many batch shapes it meets, then levels off (measured: flat with
+    # torch.backends.mkldnn.enabled = False). The full soak's criterion is < 50 MB after a
+    # warm-up that lasts until the pools are full.
+    assert report.growth_mb is not None and report.growth_mb < SHORT_RUN_GROWTH_MB, summary
     assert report.node_exit == 0, summary
