@@ -59,3 +59,27 @@ def test_fusion_update_touches_only_its_cue_block_per_step():
     hidden = learner.net.hidden
     assert not torch.equal(before[:, :hidden], after[:, :hidden])
     assert torch.equal(before[:, hidden:], after[:, hidden:])
+
+
+def test_fusion_step_equals_autograd_gradient_of_equation_ten():
+    """The written-out fusion gradient is the autograd gradient of Eq. 10, block by block."""
+    from deeptrack_ros.core.loss import structural_loss
+
+    learner, positives, negatives, _ = _setup()
+    batch = learner.draw_batch(positives, negatives, 0)
+    features = learner.net(batch.patches).features.detach()
+    fusion = learner.net.fusion
+    weight, bias = fusion.weight.detach().clone(), fusion.bias.detach().clone()
+    rate, hidden = 0.3, learner.net.hidden
+    flat = features.reshape(features.shape[0], -1)
+    for cue in range(3):
+        w = weight.clone().requires_grad_(True)
+        b = bias.clone().requires_grad_(True)
+        loss = structural_loss(flat @ w.T + b, batch.labels, batch.importance, CONFIG)
+        grad_w, grad_b = torch.autograd.grad(loss, [w, b])
+        block = slice(cue * hidden, (cue + 1) * hidden)
+        weight[:, block] -= rate * grad_w[:, block]
+        bias -= rate * grad_b / 3
+    learner._step_fusion(batch, features, rate)
+    assert torch.allclose(fusion.weight, weight, atol=1e-6)
+    assert torch.allclose(fusion.bias, bias, atol=1e-6)

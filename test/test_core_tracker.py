@@ -254,3 +254,15 @@ def test_target_leaving_view_is_lost_then_found_again():
     assert not any(r.lost for r in back)
     iou = iou_xywh(np.array([r.box for r in back]), boxes[38:])
     assert iou.mean() > 0.5, f'mean IoU after reappearing {iou.mean():.3f}'
+
+
+def test_peak_mean_estimate_is_the_weighted_centre_of_the_best_peak():
+    tracker = DeepTracker(FAST.replace(estimator='peak_mean', quality_v=0.5), device='cpu')
+    particles = torch.tensor([[10.0, 10.0, 20.0, 20.0], [12.0, 10.0, 20.0, 20.0],
+                              [12.0, 10.0, 20.0, 20.0], [60.0, 60.0, 20.0, 20.0],
+                              [14.0, 10.0, 20.0, 20.0]])
+    scores = torch.tensor([4.0, 3.0, 3.0, 3.9, 1.0])
+    # floor 2.0; the far peak (60, 60) and the weak window (score 1) do not count; (12, 10)
+    # counts once although two particles snapped onto it: weights 2 and 1
+    box = tracker._estimate(particles, scores, best=0)
+    assert box == pytest.approx(((10 * 2 + 12 * 1) / 3, 10.0, 20.0, 20.0))

@@ -18,7 +18,7 @@ MODES = ('paper', 'best')
 DEFAULT_MODE = 'best'
 """The preset the node, the evaluation CLI and `DeepTracker()` use unless told otherwise."""
 CUE_NORMALISATIONS = ('patch', 'fixed')
-ESTIMATORS = ('argmax', 'top_mean')
+ESTIMATORS = ('argmax', 'top_mean', 'peak_mean')
 SCORINGS = ('dense', 'particles')
 
 
@@ -86,8 +86,11 @@ class TrackerConfig:
                                          'object height, before the cap.', 0.0, 10.0)
     sigma_scale: float = _f(0.01, 'Standard deviation of the relative height change per '
                             'frame (h\' = h * (1 + sigma * z)).', 0.0, 1.0)
-    estimator: str = _f('argmax', 'Estimate: best particle (argmax, Eq. 7) or the mean of the '
-                        'top_k best particles (top_mean).', choices=ESTIMATORS)
+    estimator: str = _f(
+        'argmax', 'Estimate: best particle (argmax, Eq. 7), the mean of the top_k best '
+        'particles (top_mean), or the centre of the best peak (peak_mean: distinct windows '
+        'overlapping the best one with IoU > 0.5 and scoring above quality_v * S*, weighted '
+        'by how far they exceed it).', choices=ESTIMATORS)
     top_k: int = _f(5, 'Particles averaged by the top_mean estimator.', 1, 1000)
     scoring: str = _f(
         'dense', 'Particle scoring: dense (the network run once over the region at a few '
