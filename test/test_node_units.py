@@ -16,6 +16,7 @@ from deeptrack_ros.ros.diagnostics import (LEVEL_ERROR, LEVEL_OK, LEVEL_WARN, Ra
                                            TrackerSnapshot, key_values, level_and_message,
                                            resident_memory_mb, tracker_pools)
 from deeptrack_ros.ros.frame_buffer import BufferCounters, FrameBuffer
+from deeptrack_ros.ros.heap import HeapTrimmer, trim, trim_available
 from deeptrack_ros.ros.history import Frame, FrameHistory
 from deeptrack_ros.ros.reporting import CauseReporter
 from deeptrack_ros.ros.session import TrackingSession, TrackState
@@ -275,6 +276,19 @@ def test_rate_meter():
     assert meter.rate() == 0.0
     meter.tick(3.5)
     assert meter.rate() == pytest.approx(2.0)
+
+
+def test_heap_trimmer_trims_when_forced_or_after_its_period():
+    now = [100.0]
+    trimmer = HeapTrimmer(period=10.0, clock=lambda: now[0])
+    assert not trimmer.after_frame()
+    assert trimmer.after_frame(force=True)  # a tracker was just freed
+    now[0] = 105.0
+    assert not trimmer.after_frame()
+    now[0] = 111.0
+    assert trimmer.after_frame() and trimmer.trims == 2
+    trim()  # callable wherever it runs; a no-op without glibc
+    assert isinstance(trim_available(), bool)
 
 
 def test_cause_reporter_logs_each_cause_once_then_summaries():

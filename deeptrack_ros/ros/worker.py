@@ -19,6 +19,9 @@ holds whenever the worker is idle, even after an unexpected error in this thread
 initialisation on a frame from the history (one already processed) publishes a second status
 for that frame, with its detection, and is not counted again.
 
+Memory: after each frame the worker may return freed heap memory to the operating system
+(heap.py): right after a tracker was replaced, otherwise every few seconds.
+
 The worker is a daemon thread with a stop event: `stop()` wakes it and joins with a timeout,
 so the process can exit promptly even when a long training step is running (the step is
 abandoned, never interrupted half-way through a publication).
@@ -35,6 +38,7 @@ import numpy as np
 from deeptrack_ros.core.result import Box
 from deeptrack_ros.ros.conversions import ImageConversionError
 from deeptrack_ros.ros.frame_buffer import FrameBuffer
+from deeptrack_ros.ros.heap import HeapTrimmer
 from deeptrack_ros.ros.history import Frame
 from deeptrack_ros.ros.session import FrameOutcome, TrackingSession, TrackState
 
@@ -84,6 +88,8 @@ class TrackingWorker:
         self._pending_reset = False
         self._tracks_started = 0
         self._unsettled = False  # a frame was taken from the buffer and not yet counted
+        self._heap = HeapTrimmer()
+        self._tracker_replaced = False  # a tracker was freed: trim the heap now
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     # --- control, from any thread -------------------------------------------------------
@@ -131,6 +137,8 @@ class TrackingWorker:
             self._unsettled = frame is not None
             try:
                 self._handle(frame)
+                self._heap.after_frame(force=self._tracker_replaced)
+                self._tracker_replaced = False
             except Exception as exc:  # noqa: BLE001 - keep the thread alive whatever happens
                 if self._stop.is_set():
                     break  # e.g. a publisher destroyed under us during shutdown
@@ -157,6 +165,7 @@ class TrackingWorker:
             else:
                 init = None
         if reset:
+            self._tracker_replaced = self._tracker_replaced or self._session.active
             self._session.reset()
         if init is not None:
             target = init.frame if init.frame is not None else frame
@@ -205,6 +214,7 @@ class TrackingWorker:
                 traceback=details, failed_init=True), image, generation, from_buffer)
             return
         self._tracks_started = number
+        self._tracker_replaced = True
         self._publish(frame, outcome, image, generation, from_buffer)
 
     def _track(self, frame: Frame, generation: int) -> None:
@@ -218,6 +228,7 @@ class TrackingWorker:
 
     def _track_decoded(self, frame: Frame, image: np.ndarray, generation: int) -> None:
         outcome = self._session.step(image)
+        self._tracker_replaced = self._tracker_replaced or outcome.reinitialised
         self._publish(frame, outcome, image, generation, counted=True)
 
     def _publish(self, frame: Frame, outcome: FrameOutcome, image: np.ndarray,
