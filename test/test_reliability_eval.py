@@ -164,7 +164,7 @@ def test_otb_commands_fail_half_way_without_output(tmp_path, capsys):
 
 def test_ctrl_c_during_a_replay_leaves_no_output(tmp_path):
     """SIGINT to a real `deeptrack-eval bag` process while it writes: exit 130, no output."""
-    write_otb_sequence(tmp_path / 'Long', count=60, size=(80, 60))
+    write_otb_sequence(tmp_path / 'Long', count=300, size=(80, 60))
     bag = tmp_path / 'long'
     assert main(['otb2bag', str(tmp_path / 'Long'), str(bag), '--quiet']) == 0
     out = tmp_path / 'out'
@@ -173,7 +173,9 @@ def test_ctrl_c_during_a_replay_leaves_no_output(tmp_path):
                                            os.environ.get('PYTHONPATH', '')]))
     env.pop('_ROS_WHEELS_BOOTSTRAP_COMPLETE', None)
     args = replay_args(bag, out)
-    args[args.index('max_update_iterations=2')] = 'max_update_iterations=20'  # slower frames
+    # Slow frames whatever the core's speed: a 20-iteration model update on every frame.
+    args[args.index('max_update_iterations=2')] = 'max_update_iterations=20'
+    args += ['--set', 'lazy_epsilon=0.0']
     proc = subprocess.Popen([sys.executable, '-m', 'deeptrack_ros.eval', *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -183,7 +185,7 @@ def test_ctrl_c_during_a_replay_leaves_no_output(tmp_path):
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, 'the replay never started writing'
             time.sleep(0.05)
-        time.sleep(0.5)
+        time.sleep(0.2)
         assert proc.poll() is None, 'the replay finished before it could be interrupted'
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=60)
