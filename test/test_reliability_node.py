@@ -311,8 +311,9 @@ def test_stamps_going_backwards_rearm_the_history_and_tracking_goes_on(make_node
 
 def test_target_leaving_the_view_is_lost_without_confident_boxes(make_node):
     """The real tracker, deterministic (seed, one thread, lock-step): the target vanishes for
-    six frames. LOST within three frames, with ERROR diagnostics and no Detection2D, and never
-    a confident box on the background; a new ~/init then starts a new track."""
+    six frames. LOST with a low Q within three frames, with ERROR diagnostics and no
+    Detection2D, and never a confident box on the background; a new ~/init then starts a new
+    track."""
     node, peer, _ = make_node(base=LIGHT_NODE, seed=0)
     start_tracking(peer, 0)
     for index in range(1, 4):
@@ -328,6 +329,9 @@ def test_target_leaving_the_view_is_lost_without_confident_boxes(make_node):
             assert 'lost' in report.message
     states = [s.state for s in absent]
     assert TrackStatus.STATE_LOST in states[:3], f'not lost within 3 frames: {states}'
+    low_quality = node.get_parameter('low_quality').value
+    assert all(s.quality < low_quality for s in absent if s.state == TrackStatus.STATE_LOST), \
+        f'lost with a high Q: {[round(s.quality, 2) for s in absent]}'
     settle(peer, node)
     for status in absent:
         found = detections_at(peer, status.header.stamp)
