@@ -4,6 +4,7 @@
 #   make test    setup, then the whole test suite against real rclpy and Fast DDS
 #   make demo    setup, then the demo (DEMO_ARGS='...' passes arguments)
 #   make bench   setup, then the speed benchmark on OTB_ROOT (BENCH_ARGS='...' passes arguments)
+#   make soak    setup, then 20,000 frames through the node with memory figures (SOAK_ARGS)
 #   make clean   remove .venv and build/ (the next setup starts from scratch)
 
 SHELL := /bin/bash
@@ -26,8 +27,9 @@ PYTEST_FLAGS ?= -q -ra -p no:cacheprovider --timeout=300 --durations=10
 DEMO_ARGS ?=
 OTB_ROOT ?= ../shared/datasets/otb
 BENCH_ARGS ?= --paths best --device cpu --seed 0
+SOAK_ARGS ?= --frames 20000
 
-.PHONY: setup test demo bench clean
+.PHONY: setup test demo bench soak clean
 
 setup:
 	bash tools/setup_env.sh
@@ -41,6 +43,9 @@ demo: setup
 # Runs the source tree (python -m from the repository root), so edits need no re-install.
 bench: setup
 	$(PYTHON) -m deeptrack_ros.eval bench $(OTB_ROOT) $(BENCH_ARGS)
+
+soak: setup
+	$(PYTHON) -m deeptrack_ros.ros.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf .venv build deeptrack_ros.egg-info

@@ -266,3 +266,16 @@ def test_peak_mean_estimate_is_the_weighted_centre_of_the_best_peak():
     # counts once although two particles snapped onto it: weights 2 and 1
     box = tracker._estimate(particles, scores, best=0)
     assert box == pytest.approx(((10 * 2 + 12 * 1) / 3, 10.0, 20.0, 20.0))
+
+
+def test_pool_sizes_are_bounded_by_the_configuration():
+    images, boxes = synthetic_sequence(frames=4)
+    config = FAST.replace(first_frame_iterations=5, positive_pool_size=3, negative_pool_size=40)
+    tracker = DeepTracker(config, device='cpu', seed=0)
+    assert tracker.pool_sizes() == {}
+    tracker.initialize(images[0], boxes[0])
+    for image in images[1:]:
+        tracker.track(image)
+    pools = tracker.pool_sizes()
+    assert pools['negative'] == (40, 40)
+    assert pools['positive'][1] == 6 and 2 <= pools['positive'][0] <= 6  # flips count too

@@ -80,6 +80,14 @@ class DeepTracker:
     def initialized(self) -> bool:
         return self._initialized
 
+    def pool_sizes(self) -> dict[str, tuple[int, int]]:
+        """(size, capacity) of the positive and negative sample pools (empty before
+        `initialize`): bounded by the configuration, which a long-running node reports."""
+        if not self._initialized:
+            return {}
+        return {'positive': (self.positives.size, self.positives.capacity),
+                'negative': (self.negatives.size, self.negatives.capacity)}
+
     @property
     def frame_index(self) -> int:
         """Index of the last processed frame (0 = the initialisation frame)."""
