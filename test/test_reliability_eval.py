@@ -162,6 +162,10 @@ def test_otb_commands_fail_half_way_without_output(tmp_path, capsys):
     assert leftovers(tmp_path) == []
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_during_a_replay_leaves_no_output(tmp_path):
     """SIGINT to a real `deeptrack-eval bag` process while it writes: exit 130, no output."""
     write_otb_sequence(tmp_path / 'Long', count=300, size=(80, 60))
@@ -176,8 +180,12 @@ def test_ctrl_c_during_a_replay_leaves_no_output(tmp_path):
     # Slow frames whatever the core's speed: a 20-iteration model update on every frame.
     args[args.index('max_update_iterations=2')] = 'max_update_iterations=20'
     args += ['--set', 'lazy_epsilon=0.0']
+    # A shell runs background jobs with SIGINT ignored, and an ignored signal stays ignored
+    # across exec (Python then installs no KeyboardInterrupt handler): give the child the
+    # default disposition, as a terminal's Ctrl-C would find it.
     proc = subprocess.Popen([sys.executable, '-m', 'deeptrack_ros.eval', *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
     try:
         deadline = time.monotonic() + 120
         # Wait until the replay is writing into its temporary folder.
