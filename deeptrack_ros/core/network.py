@@ -2,8 +2,9 @@
 
 Per cue: 32x32 -> conv 12@13x13 -> ReLU -> max-pool 2 -> conv 18@7x7 -> ReLU -> max-pool 2
 -> fc 72->8 -> ReLU -> fc 8->2 (the cue's own head). Fusion: the three 8-D responses
-concatenated (24-D) -> linear 24->2. The branches share no weights; they run as grouped
-convolutions so one call evaluates all cues of all particles.
+concatenated (24-D) -> linear 24->2. The branches share no weights. Their weights are stored
+as grouped layers (one tensor per layer for all cues); they run as plain per-cue convolutions,
+which are faster on the CPU, over a whole batch of patches or, densely, over a whole region.
 """
 
 from __future__ import annotations
@@ -248,7 +249,3 @@ class DeepTrackNet(nn.Module):
             (s_p, s_y, s_x, s_c, s_y, s_x))
         phase = (rows % 2) * 2 + cols % 2
         return windows[phase, rows // 2, cols // 2]
-
-    def fused_from_features(self, features: torch.Tensor) -> torch.Tensor:
-        """Fusion layer on precomputed (N, 3, hidden) features."""
-        return self.fusion(features.reshape(features.shape[0], -1))
