@@ -225,7 +225,8 @@ def test_bad_images_bad_boxes_failures_resizes_and_rewinds_do_not_stop_tracking(
 
     diagnostics = [d for d in peer.diagnostics if peer.namespace in d.status[0].name]
     assert diagnostics, 'no /diagnostics from the node'
-    assert any(d.status[0].level == b'\x01' and 'rejected' in d.status[0].message
+    # WARN at least (ERROR when the target happened to be lost at that report), always named.
+    assert any(d.status[0].level >= b'\x01' and 'rejected' in d.status[0].message
                for d in diagnostics), 'rejected frames raise a warning'
     assert node.worker_alive
 

@@ -251,6 +251,7 @@ def test_session_out_of_memory_restarts_on_the_cpu(one_thread):
     (TrackerSnapshot(state='tracking', quality=0.5, low_quality=0.85), LEVEL_WARN, 'quality'),
     (TrackerSnapshot(state='idle', rejected_recently=3), LEVEL_WARN, '3 frame(s) rejected'),
     (TrackerSnapshot(state='lost', confidence=0.1), LEVEL_ERROR, 'lost'),
+    (TrackerSnapshot(state='lost', rejected_recently=2), LEVEL_ERROR, '2 frame(s) rejected'),
     (TrackerSnapshot(state='failed'), LEVEL_ERROR, 'failed'),
 ])
 def test_diagnostic_levels(snapshot, level, words):

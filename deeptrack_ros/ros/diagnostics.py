@@ -9,6 +9,7 @@ Levels, from most to least severe:
 - WARN when the tracking quality Q is below the config's `low_quality`, or when frames were
   rejected (bad encoding, malformed) since the previous report;
 - OK otherwise, including idle and stopped (no target is not a fault).
+The message names every condition present, whatever the level.
 
 Besides the tracking figures, a report carries what a long run needs watched: the sample
 pools' fill (`positive_pool`, `negative_pool` as size/capacity; bounded by the configured pool
@@ -53,20 +54,30 @@ class TrackerSnapshot:
 
 
 def level_and_message(snapshot: TrackerSnapshot) -> tuple[bytes, str]:
-    """The DiagnosticStatus level and one-line summary for `snapshot` (see module doc)."""
+    """The DiagnosticStatus level and one-line summary for `snapshot` (see module doc).
+
+    The most severe condition sets the level, but every condition present is named in the
+    message: rejected frames while the target is lost must still be visible to an operator
+    (otherwise the report that consumed the rejection count would hide it for good).
+    """
     state = snapshot.state
-    if state == 'lost':
-        return LEVEL_ERROR, f'target lost (confidence {snapshot.confidence:.2f})'
-    if state == 'failed':
-        return LEVEL_ERROR, 'the tracker failed on the last frame'
+    level = LEVEL_OK
     problems = []
-    if state == 'tracking' and snapshot.quality < snapshot.low_quality:
+    if state == 'lost':
+        level = LEVEL_ERROR
+        problems.append(f'target lost (confidence {snapshot.confidence:.2f})')
+    elif state == 'failed':
+        level = LEVEL_ERROR
+        problems.append('the tracker failed on the last frame')
+    elif state == 'tracking' and snapshot.quality < snapshot.low_quality:
+        level = LEVEL_WARN
         problems.append(f'low tracking quality Q={snapshot.quality:.2f} '
                         f'(< {snapshot.low_quality:g})')
     if snapshot.rejected_recently:
+        level = max(level, LEVEL_WARN)
         problems.append(f'{snapshot.rejected_recently} frame(s) rejected since the last report')
     if problems:
-        return LEVEL_WARN, '; '.join(problems)
+        return level, '; '.join(problems)
     if state == 'tracking':
         return LEVEL_OK, f'tracking {snapshot.track_id}'
     return LEVEL_OK, state
