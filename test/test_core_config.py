@@ -30,6 +30,7 @@ def test_frozen():
     ({'mode': 'fastest'}, 'mode'),
     ({'lazy_epsilon': float('nan')}, 'lazy_epsilon'),
     ({'conv1_kernel': 12}, 'even'),
+    ({'iou_positive': 0.5, 'iou_negative': 0.6}, 'iou_negative'),
     ({'scoring': 'dense', 'cue_normalisation': 'patch'}, 'fixed'),
 ])
 def test_nonsense_rejected_with_reason(changes, word):

@@ -9,7 +9,8 @@ import torch
 from deeptrack_ros.core.boxes import iou_xywh, validate_box
 from deeptrack_ros.core.config import TrackerConfig
 from deeptrack_ros.core.loss import (
-    sample_importance, structural_labels, structural_loss, truncated_sq_error)
+    labels_and_importance, sample_importance, structural_labels, structural_loss,
+    truncated_sq_error)
 from deeptrack_ros.core.memory import (
     SamplePool, negative_probabilities, positive_probabilities)
 from deeptrack_ros.core.network import deeptrack_score
@@ -37,6 +38,20 @@ def test_theta_steepness_reaches_near_one():
 def test_labels_strictly_above_half():
     labels = structural_labels(torch.tensor([0.2, 0.5, 0.5001, 0.9]), 0.5)
     assert labels.tolist() == [0.0, 0.0, 1.0, 1.0]
+
+
+def test_ambiguous_band_between_thresholds_has_zero_importance():
+    iou = torch.tensor([0.2, 0.5, 0.6, 0.7, 0.75, 1.0])
+    # The paper's single threshold: no band, Theta as printed everywhere.
+    labels, importance = labels_and_importance(iou, CONFIG)
+    assert labels.tolist() == [0.0, 0.0, 1.0, 1.0, 1.0, 1.0]
+    torch.testing.assert_close(importance, sample_importance(iou, 1.0))
+    # Negatives at IoU <= 0.5, positives above 0.7, the two in (0.5, 0.7] count for nothing.
+    banded = TrackerConfig(iou_positive=0.7, iou_negative=0.5)
+    labels, importance = labels_and_importance(iou, banded)
+    assert labels.tolist() == [0.0, 0.0, 0.0, 0.0, 1.0, 1.0]
+    expected = sample_importance(iou, 1.0) * torch.tensor([1.0, 1.0, 0.0, 0.0, 1.0, 1.0])
+    torch.testing.assert_close(importance, expected)
 
 
 def test_truncated_norm_thresholds():

@@ -119,6 +119,10 @@ class TrackerConfig:
     # --- structural, truncated loss (Sec. II-D) -------------------------------------------
     iou_positive: float = _f(0.5, 'IoU above which a sample is labelled positive (Eq. 6).',
                              0.0, 1.0)
+    iou_negative: float = _f(
+        0.5, 'IoU at or below which a sample is a negative; samples between this and '
+        'iou_positive are ambiguous and get importance 0 (equal thresholds: no band, as in '
+        'Eq. 6).', 0.0, 1.0)
     theta_steepness: float = _f(1.0, 'Steepness k of the importance Theta (Eq. 5); 1 is the '
                                 'printed form.', 1e-3, 1e3)
     truncation_beta: float = _f(0.0025, 'Truncated-norm threshold beta (Eq. 9).', 0.0, 10.0)
@@ -226,6 +230,9 @@ class TrackerConfig:
         if self.scoring == 'dense' and self.cue_normalisation != 'fixed':
             raise ValueError('scoring dense needs cue_normalisation fixed: per-patch min-max '
                              'normalisation differs for every window, so it cannot be shared')
+        if self.iou_negative > self.iou_positive:
+            raise ValueError(f'iou_negative ({self.iou_negative:g}) must be <= iou_positive '
+                             f'({self.iou_positive:g})')
         if len(self.lcn_radii) != 2:
             raise ValueError(f'lcn_radii must hold two radii, got {self.lcn_radii!r}')
 

@@ -21,6 +21,23 @@ def structural_labels(iou: torch.Tensor, threshold: float) -> torch.Tensor:
     return (iou > threshold).to(iou.dtype)
 
 
+def labels_and_importance(iou: torch.Tensor, config: TrackerConfig
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scalar labels (Eq. 6) and importance Theta (Eq. 5) of samples at `iou` to the estimate.
+
+    Samples with iou_negative < IoU <= iou_positive are ambiguous: labelled negative but with
+    importance 0, so they teach nothing. With the paper's single threshold (both 0.5) there is
+    no such band. A band makes the response narrower than Eq. 6's plateau: with every window
+    over IoU 0.5 positive, a large target's response is flat over a third of its width.
+    """
+    labels = structural_labels(iou, config.iou_positive)
+    importance = sample_importance(iou, config.theta_steepness)
+    if config.iou_negative < config.iou_positive:
+        ambiguous = (iou > config.iou_negative) & (iou <= config.iou_positive)
+        importance = torch.where(ambiguous, torch.zeros_like(importance), importance)
+    return labels, importance
+
+
 def label_targets(labels: torch.Tensor) -> torch.Tensor:
     """Two-vector targets [1, 0] for positives and [0, 1] for negatives, shape (N, 2)."""
     return torch.stack([labels, 1.0 - labels], dim=-1)

@@ -6,7 +6,7 @@ import torch
 
 from deeptrack_ros.core.boxes import iou_torch
 from deeptrack_ros.core.config import TrackerConfig
-from deeptrack_ros.core.loss import sample_importance, structural_labels, truncated_sq_error
+from deeptrack_ros.core.loss import labels_and_importance, truncated_sq_error
 
 
 def tracking_quality(scores: torch.Tensor, outputs: torch.Tensor, boxes: torch.Tensor,
@@ -25,8 +25,7 @@ def tracking_quality(scores: torch.Tensor, outputs: torch.Tensor, boxes: torch.T
     if not bool(members.any()):
         return 1.0
     iou = iou_torch(boxes[members], estimate)
-    labels = structural_labels(iou, config.iou_positive)
-    importance = sample_importance(iou, config.theta_steepness)
+    labels, importance = labels_and_importance(iou, config)
     errors = truncated_sq_error(outputs[members], labels, config)
     quality = 1.0 - float((importance * errors).mean())
     return min(1.0, max(0.0, quality))

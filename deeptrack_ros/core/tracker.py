@@ -20,7 +20,7 @@ from deeptrack_ros.core.boxes import iou_torch, validate_box
 from deeptrack_ros.core.config import DEFAULT_MODE, TrackerConfig, preset
 from deeptrack_ros.core.cues import is_gray
 from deeptrack_ros.core.learner import OnlineLearner, SampleSet, UpdateOutcome
-from deeptrack_ros.core.loss import sample_importance, structural_labels, structural_loss
+from deeptrack_ros.core.loss import labels_and_importance, sample_importance, structural_loss
 from deeptrack_ros.core.memory import SamplePool
 from deeptrack_ros.core.network import NUM_CUES, DeepTrackNet, deeptrack_score
 from deeptrack_ros.core.quality import tracking_quality
@@ -403,8 +403,7 @@ class DeepTracker:
         pos_labels = torch.ones(positive.shape[0], device=self.device)
         pos_importance = sample_importance(torch.ones_like(pos_labels), config.theta_steepness)
         iou = iou_torch(negative_boxes, estimate)
-        neg_labels = structural_labels(iou, config.iou_positive)
-        neg_importance = sample_importance(iou, config.theta_steepness)
+        neg_labels, neg_importance = labels_and_importance(iou, config)
         self.positives.add(positive, pos_labels, pos_importance, frame, quality)
         self.negatives.add(negatives, neg_labels, neg_importance, frame, quality)
         return SampleSet(torch.cat([positive, negatives]), torch.cat([pos_labels, neg_labels]),
