@@ -176,6 +176,21 @@ def test_motion_prior_hand_values():
     assert int(torch.argmax(out)) == 0
 
 
+def test_scaled_boxes_keep_centre_and_aspect_within_the_range():
+    from deeptrack_ros.core.sampling import scaled_boxes
+
+    boxes = scaled_boxes((10.0, 20.0, 40.0, 80.0), 500, 1.5, np.random.default_rng(0))
+    assert boxes.shape == (500, 4)
+    np.testing.assert_allclose(boxes[:, 0] + boxes[:, 2] / 2, 30.0, atol=1e-9)
+    np.testing.assert_allclose(boxes[:, 1] + boxes[:, 3] / 2, 60.0, atol=1e-9)
+    np.testing.assert_allclose(boxes[:, 2] / boxes[:, 3], 0.5, atol=1e-12)
+    factors = boxes[:, 3] / 80.0
+    assert factors.min() >= 1 / 1.5 and factors.max() <= 1.5
+    # log-uniform: as many shrunk as grown, and both ends reached
+    assert abs(np.mean(np.log(factors))) < 0.05
+    assert factors.min() < 0.7 and factors.max() > 1.4
+
+
 def test_pool_mapped_keeps_slots_and_metadata():
     pool = SamplePool(4, (1, 2, 2), torch.device('cpu'))
     for frame in range(3):

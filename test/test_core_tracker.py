@@ -279,3 +279,16 @@ def test_pool_sizes_are_bounded_by_the_configuration():
     pools = tracker.pool_sizes()
     assert pools['negative'] == (40, 40)
     assert pools['positive'][1] == 6 and 2 <= pools['positive'][0] <= 6  # flips count too
+
+
+def test_scale_samples_join_the_negative_pool_from_frame_one():
+    images, boxes = synthetic_sequence(frames=3)
+    plain = DeepTracker(FAST.replace(first_frame_iterations=5), device='cpu', seed=0)
+    plain.initialize(images[0], boxes[0])
+    scaled = DeepTracker(FAST.replace(first_frame_iterations=5, scale_samples=20),
+                         device='cpu', seed=0)
+    scaled.initialize(images[0], boxes[0])
+    assert scaled.pool_sizes()['negative'][0] == plain.pool_sizes()['negative'][0] + 20
+    for image in images[1:]:
+        result = scaled.track(image)
+        assert np.all(np.isfinite(result.box))

@@ -141,6 +141,14 @@ class TrackerConfig:
         0, 10000)
     wide_negative_spread: float = _f(3.0, 'Position spread of the extra negatives, in motion '
                                      'model deviations.', 0.1, 20.0)
+    scale_samples: int = _f(
+        0, 'Extra samples per learned frame (and on frame 1): the estimate\'s box scaled '
+        'about its centre by factors drawn log-uniformly within 1/scale_sample_range to '
+        'scale_sample_range, labelled by IoU like the particles. The paper\'s samples all '
+        'share the estimate\'s scale to 1 %, so its network cannot tell scales apart '
+        '(0 = none, as in the paper).', 0, 10000)
+    scale_sample_range: float = _f(1.5, 'Largest scale factor of the scale samples.',
+                                   1.01, 10.0)
     temporal_sigma: float = _f(10.0, 'Negative sampling decay sigma of exp(-sigma dt^2) '
                                '(Eq. 12).', 0.0, 1e4)
     use_quality_weighting: bool = _f(True, 'Weight sampling by the frame quality Q (Eq. 14).')

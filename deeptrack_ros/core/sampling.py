@@ -74,3 +74,19 @@ def motion_prior_scores(boxes: torch.Tensor, scores: torch.Tensor,
     dy = boxes[:, 1] + boxes[:, 3] / 2.0 - centre[1]
     prior = torch.exp(-(dx * dx + dy * dy) / (2.0 * max(sigma, 1e-6) ** 2))
     return torch.where(scores > 0, scores * prior, scores)
+
+
+def scaled_boxes(box: tuple[float, float, float, float], count: int, max_factor: float,
+                 rng: np.random.Generator) -> np.ndarray:
+    """`count` copies of `box` scaled about its centre by factors log-uniform in
+    [1 / max_factor, max_factor] (aspect ratio kept).
+
+    Samples that differ from the target only in scale: with them labelled by IoU, the network
+    learns that a box half or twice the target's size is not the target, which particles
+    drawn with a 1 % scale deviation never show it.
+    """
+    x, y, w, h = box
+    cx, cy = x + w / 2.0, y + h / 2.0
+    factors = np.exp(rng.uniform(-np.log(max_factor), np.log(max_factor), count))
+    width, height = w * factors, h * factors
+    return np.stack([cx - width / 2.0, cy - height / 2.0, width, height], axis=1)

@@ -26,7 +26,7 @@ from deeptrack_ros.core.network import NUM_CUES, DeepTrackNet, deeptrack_score
 from deeptrack_ros.core.quality import tracking_quality
 from deeptrack_ros.core.result import Box, StageTimings, TrackResult
 from deeptrack_ros.core.sampling import (TargetState, draw_particles, motion_prior_scores,
-                                         position_sigma)
+                                         position_sigma, scaled_boxes)
 from deeptrack_ros.core.scoring import FrameScorer, FrameScores
 
 
@@ -124,7 +124,7 @@ class DeepTracker:
         self.scorer = FrameScorer(self.net, config, self.gray, self.device)
         negatives = draw_particles(self.state, config.negatives_per_frame, config, self.rng,
                                    image.shape[:2], config.first_frame_negative_spread)
-        boxes_np = np.vstack([np.asarray(box)[None], negatives])
+        boxes_np = np.vstack([np.asarray(box)[None], negatives, self._scale_boxes(box)])
         boxes = torch.as_tensor(boxes_np, dtype=torch.float32, device=self.device)
         # Frame-1 samples at the same working scale as the later frames' scored windows.
         patches = self.scorer.crop_around(image, boxes_np, box)
@@ -235,7 +235,7 @@ class DeepTracker:
         fused = frame_scores.fused
         if self.positives.stage == 'first' and config.scoring == 'dense':
             positives, negatives, negative_boxes = self._first_layer_samples(
-                frame_scores, estimate, pick_t)
+                image, frame_scores, estimate, pick_t)
         else:
             positives, negatives, negative_boxes = self._patch_samples(
                 image, frame_scores, estimate, best, pick_t)
@@ -284,14 +284,20 @@ class DeepTracker:
             negatives = torch.cat([negatives, self.scorer.crop_around(image, wide, estimate_box)])
             negative_boxes = torch.cat([negative_boxes, torch.as_tensor(
                 wide, dtype=torch.float32, device=self.device)])
+        if config.scale_samples > 0:
+            scaled = self._scale_boxes(estimate_box)
+            negatives = torch.cat([negatives,
+                                   self.scorer.crop_around(image, scaled, estimate_box)])
+            negative_boxes = torch.cat([negative_boxes, torch.as_tensor(
+                scaled, dtype=torch.float32, device=self.device)])
         if self.positives.stage == 'first':
             with torch.no_grad():
                 positives = self.net.first_layer(positives)
                 negatives = self.net.first_layer(negatives)
         return positives, negatives, negative_boxes
 
-    def _first_layer_samples(self, frame_scores: FrameScores, estimate: torch.Tensor,
-                             pick: torch.Tensor
+    def _first_layer_samples(self, image: np.ndarray, frame_scores: FrameScores,
+                             estimate: torch.Tensor, pick: torch.Tensor
                              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """This frame's samples as first-layer maps, read from the maps dense scoring built.
 
@@ -299,7 +305,8 @@ class DeepTracker:
         (the flip of a patch's maps is not the maps of the flipped patch: the filters are not
         symmetric). The particle negatives are their scored windows, and the wide negatives
         are windows drawn uniformly over the scored region, the background the next frames
-        search, so no negative needs another pass of the first layer.
+        search, so no negative needs another pass of the first layer. Scale samples are
+        other sizes than the scored windows: they are cropped and passed through it.
         """
         config = self.config
         with torch.no_grad():
@@ -313,7 +320,21 @@ class DeepTracker:
                 negatives.append(wide_maps)
                 negative_boxes.append(torch.as_tensor(wide_boxes, dtype=torch.float32,
                                                       device=self.device))
+            if config.scale_samples > 0:
+                estimate_box = tuple(float(v) for v in estimate.tolist())
+                scaled = self._scale_boxes(estimate_box)
+                negatives.append(self.net.first_layer(
+                    self.scorer.crop_around(image, scaled, estimate_box)))
+                negative_boxes.append(torch.as_tensor(scaled, dtype=torch.float32,
+                                                      device=self.device))
         return positives, torch.cat(negatives), torch.cat(negative_boxes)
+
+    def _scale_boxes(self, box: Box) -> np.ndarray:
+        """This frame's scale samples (none unless scale_samples > 0; see the config)."""
+        config = self.config
+        if config.scale_samples <= 0:
+            return np.empty((0, 4))
+        return scaled_boxes(box, config.scale_samples, config.scale_sample_range, self.rng)
 
     def _refine_scale(self, frame_scores: FrameScores, estimate_box: Box,
                       best_score: float) -> tuple[Box, float]:
