@@ -292,3 +292,17 @@ def test_scale_samples_join_the_negative_pool_from_frame_one():
     for image in images[1:]:
         result = scaled.track(image)
         assert np.all(np.isfinite(result.box))
+
+
+@pytest.mark.parametrize('gain', [0.0, 1.0])
+def test_particles_are_drawn_around_the_velocity_prediction(gain):
+    images, boxes = synthetic_sequence(frames=5)
+    results = run(FAST.replace(first_frame_iterations=10, velocity_gain=gain), images, boxes[0])
+    centres = np.array([[r.box[0] + r.box[2] / 2, r.box[1] + r.box[3] / 2] for r in results])
+    for index in range(2, len(results)):
+        if results[index - 1].lost or results[index - 2].lost:
+            continue
+        particles = results[index].particles
+        mean = (particles[:, :2] + particles[:, 2:] / 2).mean(axis=0)
+        expected = centres[index - 1] + gain * (centres[index - 1] - centres[index - 2])
+        np.testing.assert_allclose(mean, expected, atol=1.5)

@@ -109,6 +109,11 @@ class TrackerConfig:
         'multiplies positive scores before the best window is chosen (0 = off: the best '
         'particle as in Eq. 7). Keeps a distractor that scores as high as the target but far '
         'from where it was from winning.', 0.0, 100.0)
+    velocity_gain: float = _f(
+        0.0, 'Particles are drawn around the last centre plus this fraction of the last '
+        'frame-to-frame displacement (0 = around the last estimate, as in the paper). A '
+        'target moving steadily by more than the position deviation per frame otherwise '
+        'leaves the particle cloud behind.', 0.0, 2.0)
     scale_search: float = _f(
         0.0, 'After the best particle is found, also score its box scaled by 1 -/+ this '
         'relative step at the same centre and keep the best of the three (0 = off: scale '

@@ -7,6 +7,7 @@ through the constructor, so the same frames and seed give the same boxes on the 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections import deque
@@ -120,6 +121,7 @@ class DeepTracker:
         self.state = TargetState.from_box(box)
         self._tracked_confidences: deque[float] = deque(maxlen=config.reliability_memory)
         self._frames_lost = 0
+        self._velocity = (0.0, 0.0)
 
         self.scorer = FrameScorer(self.net, config, self.gray, self.device)
         negatives = draw_particles(self.state, config.negatives_per_frame, config, self.rng,
@@ -164,14 +166,15 @@ class DeepTracker:
         config = self.config
         self._frame += 1
         frame = self._frame
-        particles_np = draw_particles(self.state, config.num_particles, config, self.rng,
+        search = self._predicted_state(image.shape[:2])
+        particles_np = draw_particles(search, config.num_particles, config, self.rng,
                                       image.shape[:2], self._search_spread())
         frame_scores = self.scorer.score(image, particles_np, self.state.height,
                                          self.state.aspect)
         t1 = time.perf_counter()
         particles, scores, fused = frame_scores.boxes, frame_scores.scores, frame_scores.fused
         with torch.no_grad():
-            best = int(torch.argmax(self._with_motion_prior(particles, scores)))
+            best = int(torch.argmax(self._with_motion_prior(particles, scores, search)))
             best_score = float(scores[best])
             estimate_box = self._estimate(particles, scores, best)
             estimate = torch.as_tensor(estimate_box, dtype=torch.float32, device=self.device)
@@ -211,9 +214,12 @@ class DeepTracker:
             # A lost frame's estimate is probably background: keep searching where the
             # target was last seen (occlusions end there), ever wider, instead of following it.
             self._frames_lost += 1
+            self._velocity = (0.0, 0.0)
         else:
             self._frames_lost = 0
+            previous = self.state
             self.state = TargetState.from_box(estimate_box, self.state.aspect)
+            self._velocity = (self.state.cx - previous.cx, self.state.cy - previous.cy)
         return TrackResult(
             frame_index=frame, box=estimate_box, score=best_score, confidence=confidence,
             quality=quality, updated=outcome.updated, iterations=outcome.iterations,
@@ -364,14 +370,25 @@ class DeepTracker:
             return estimate_box, best_score
         return tuple(candidates[winner]), float(scores[winner])
 
-    def _with_motion_prior(self, particles: torch.Tensor,
-                           scores: torch.Tensor) -> torch.Tensor:
+    def _with_motion_prior(self, particles: torch.Tensor, scores: torch.Tensor,
+                           search: TargetState) -> torch.Tensor:
         """Scores for choosing the estimate (see `motion_prior_scores`)."""
         width = self.config.motion_prior
         if width <= 0:
             return scores
         sigma = position_sigma(self.state.height, self.config) * width * self._search_spread()
-        return motion_prior_scores(particles, scores, (self.state.cx, self.state.cy), sigma)
+        return motion_prior_scores(particles, scores, (search.cx, search.cy), sigma)
+
+    def _predicted_state(self, image_size: tuple[int, int]) -> TargetState:
+        """Where the particles are drawn: the last state moved by velocity_gain times the last
+        displacement (none after a lost frame), its centre kept inside the image."""
+        gain = self.config.velocity_gain
+        if gain <= 0:
+            return self.state
+        height, width = image_size
+        cx = min(max(self.state.cx + gain * self._velocity[0], 0.0), float(width))
+        cy = min(max(self.state.cy + gain * self._velocity[1], 0.0), float(height))
+        return dataclasses.replace(self.state, cx=cx, cy=cy)
 
     def _search_spread(self) -> float:
         """Factor on the position deviation: 1 while tracking, growing while lost."""
