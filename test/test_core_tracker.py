@@ -306,3 +306,26 @@ def test_particles_are_drawn_around_the_velocity_prediction(gain):
         mean = (particles[:, :2] + particles[:, 2:] / 2).mean(axis=0)
         expected = centres[index - 1] + gain * (centres[index - 1] - centres[index - 2])
         np.testing.assert_allclose(mean, expected, atol=1.5)
+
+
+def test_on_estimate_reports_the_box_before_the_update():
+    images, boxes = synthetic_sequence(frames=4)
+    tracker = DeepTracker(FAST.replace(first_frame_iterations=10), device='cpu', seed=0)
+    tracker.initialize(images[0], boxes[0])
+    pools_at_estimate = []
+
+    def on_estimate(early):
+        pools_at_estimate.append((early, tracker.pool_sizes()['negative'][0]))
+
+    for image in images[1:]:
+        before = len(pools_at_estimate)
+        negatives_before = tracker.pool_sizes()['negative'][0]
+        final = tracker.track(image, on_estimate=on_estimate)
+        assert len(pools_at_estimate) == before + 1, 'called exactly once per frame'
+        early, negatives_then = pools_at_estimate[-1]
+        # Called before this frame's samples were stored and before any update ran.
+        assert negatives_then == negatives_before
+        assert not early.updated and early.iterations == 0 and early.timings.train == 0.0
+        assert early.box == final.box and early.frame_index == final.frame_index
+        assert (early.score, early.confidence, early.quality, early.lost) == (
+            final.score, final.confidence, final.quality, final.lost)

@@ -113,6 +113,10 @@ def test_tracks_a_sequence_with_image_headers_and_a_stable_id(make_node):
             assert 0.0 <= detection.results[0].hypothesis.score <= 1.0
             assert detection.results[0].hypothesis.score == pytest.approx(status.confidence)
             assert detection.results[0].hypothesis.class_id == 'target'
+            # Published before the update, from the same estimate the status reports.
+            assert detection.bbox.center.position.x == pytest.approx(
+                status.x + status.width / 2, abs=1e-3)
+            assert detection.bbox.size_y == pytest.approx(status.height, abs=1e-3)
     # Accuracy is the core's tests' business; here the box only has to be the target's.
     assert ious[0] > 0.1, f'the first tracked box misses the target: IoUs {np.round(ious, 2)}'
 
@@ -121,6 +125,9 @@ def test_tracks_a_sequence_with_image_headers_and_a_stable_id(make_node):
     assert last.frames_dropped == 0 and last.frames_rejected == 0
     assert last.processing_time_ms > 0 and last.latency_ms != 0.0
     assert {d.id for d in peer.detections} == {'track-1'}
+    time.sleep(0.3)  # a second detection of the last frame would follow its status
+    stamps = [stamp_to_ns(d.header.stamp) for d in list(peer.detections)]
+    assert len(stamps) == len(set(stamps)), 'one detection per tracked frame, never two'
 
 
 def test_reinit_reset_and_stop(make_node):

@@ -218,7 +218,7 @@ def test_session_out_of_memory_restarts_on_the_cpu(one_thread):
     start = session.start(SEQUENCE.frame(0), SEQUENCE.box(0), 'track-1')
     tracker = session.tracker
 
-    def fail(image):
+    def fail(image, on_estimate=None):
         raise torch.cuda.OutOfMemoryError('CUDA out of memory. Tried to allocate 2.00 GiB')
 
     tracker.track = fail

@@ -355,7 +355,15 @@ def test_a_lost_result_is_a_lost_status_an_error_report_and_no_detection(make_no
     start_tracking(peer, 0)
     tracker = node._session.tracker
     real_track = tracker.track
-    tracker.track = lambda image: dataclasses.replace(real_track(image), lost=True)
+
+    def lost_track(image, on_estimate=None):
+        relay = None
+        if on_estimate is not None:
+            def relay(early):
+                on_estimate(dataclasses.replace(early, lost=True))
+        return dataclasses.replace(real_track(image, on_estimate=relay), lost=True)
+
+    tracker.track = lost_track
     try:
         for index in (1, 2):
             status = send_and_wait(peer, index)
@@ -449,7 +457,7 @@ def test_cuda_out_of_memory_reinitialises_the_track_on_the_cpu(make_node):
     last = send_and_wait(peer, 1)
     tracker = node._session.tracker
 
-    def fail(image):
+    def fail(image, on_estimate=None):
         raise out_of_memory()
 
     tracker.track = fail
@@ -497,7 +505,7 @@ def test_an_exception_in_the_tracker_fails_that_frame_only(make_node):
     real_track = tracker.track
     faults = []
 
-    def fault(image):
+    def fault(image, on_estimate=None):
         faults.append(1)
         raise RuntimeError(f'injected fault {len(faults)}')
 

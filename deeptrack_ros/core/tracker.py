@@ -12,7 +12,7 @@ import math
 import time
 from collections import deque
 import warnings
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -154,8 +154,15 @@ class DeepTracker:
             lost=False,
             timings=StageTimings(cues=(cue_done - started) * 1e3, train=train_ms))
 
-    def track(self, image: np.ndarray) -> TrackResult:
-        """Estimate the target in the next frame, then learn from it (lazily)."""
+    def track(self, image: np.ndarray,
+              on_estimate: Callable[[TrackResult], None] | None = None) -> TrackResult:
+        """Estimate the target in the next frame, then learn from it (lazily).
+
+        `on_estimate`, when given, is called with the frame's result as soon as the box is
+        known and before the online update runs (`updated` False, no train time yet): a
+        robot can act on the box one update earlier. The returned result has the same box,
+        score, confidence and quality, plus what the update did.
+        """
         if not self._initialized:
             raise RuntimeError('track() called before initialize()')
         image = validate_image(image)
@@ -194,6 +201,11 @@ class DeepTracker:
         if config.quality_uses_reliability:
             quality *= min(1.0, reliability)
         learned = not lost and reliability >= config.update_min_reliability
+        if on_estimate is not None:
+            self._sync()
+            on_estimate(self._result(frame, estimate_box, best_score, confidence, quality,
+                                     UpdateOutcome(0, 0.0, 0.0), lost, reliability, learned,
+                                     frame_scores, (time.perf_counter() - t1) * 1e3, 0.0))
         if not lost:
             # Every tracked frame, learned or not, moves the reference: a target whose score
             # settles lower (after frame 1's overfit, or a lasting appearance change) is
@@ -220,15 +232,26 @@ class DeepTracker:
             previous = self.state
             self.state = TargetState.from_box(estimate_box, self.state.aspect)
             self._velocity = (self.state.cx - previous.cx, self.state.cy - previous.cy)
+        return self._result(frame, estimate_box, best_score, confidence, quality, outcome,
+                            lost, reliability, learned, frame_scores, (t3 - t1) * 1e3,
+                            (t4 - t3) * 1e3)
+
+    @staticmethod
+    def _result(frame: int, box: Box, score: float, confidence: float, quality: float,
+                outcome: UpdateOutcome, lost: bool, reliability: float, learned: bool,
+                frame_scores: FrameScores, after_scoring_ms: float,
+                train_ms: float) -> TrackResult:
+        """The TrackResult of a frame (stage times: `after_scoring_ms` counts as crop)."""
         return TrackResult(
-            frame_index=frame, box=estimate_box, score=best_score, confidence=confidence,
-            quality=quality, updated=outcome.updated, iterations=outcome.iterations,
-            loss=outcome.loss_after, lost=lost, reliability=reliability, learned=learned,
+            frame_index=frame, box=box, score=score, confidence=confidence, quality=quality,
+            updated=outcome.updated, iterations=outcome.iterations, loss=outcome.loss_after,
+            lost=lost, reliability=reliability, learned=learned,
             timings=StageTimings(
                 cues=frame_scores.timings['cues'],
-                crop=frame_scores.timings['crop'] + (t3 - t1) * 1e3,
-                score=frame_scores.timings['score'], train=(t4 - t3) * 1e3),
-            particles=particles.cpu().numpy(), particle_scores=scores.cpu().numpy())
+                crop=frame_scores.timings['crop'] + after_scoring_ms,
+                score=frame_scores.timings['score'], train=train_ms),
+            particles=frame_scores.boxes.cpu().numpy(),
+            particle_scores=frame_scores.scores.cpu().numpy())
 
     # ----------------------------------------------------------------------------------
     def _learn(self, image: np.ndarray, frame_scores: FrameScores, estimate: torch.Tensor,

@@ -32,7 +32,7 @@ import enum
 import time
 import traceback
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -136,8 +136,13 @@ class TrackingSession:
         return FrameOutcome(TrackState.TRACKING, track_id, result.box, result,
                             (time.perf_counter() - started) * 1e3)
 
-    def step(self, image: np.ndarray) -> FrameOutcome:
-        """Track the next frame; never raises for a tracker error (FAILED is returned)."""
+    def step(self, image: np.ndarray,
+             on_estimate: Callable[[TrackResult], None] | None = None) -> FrameOutcome:
+        """Track the next frame; never raises for a tracker error (FAILED is returned).
+
+        `on_estimate` is passed to `DeepTracker.track`: called with the box before the
+        online update runs (not for a frame that re-initialises the tracker).
+        """
         if self._tracker is None:
             return FrameOutcome(TrackState.IDLE, '', None)
         started = time.perf_counter()
@@ -145,7 +150,7 @@ class TrackingSession:
         try:
             if size != self._size:
                 return self._restart_resized(image, size, started)
-            result = self._tracker.track(image)
+            result = self._tracker.track(image, on_estimate=on_estimate)
         except OUT_OF_MEMORY_ERRORS as exc:
             warning, details = _oom_warning(exc, 'an update'), traceback.format_exc()
         except Exception as exc:  # noqa: BLE001 - one bad frame must not end the node

@@ -49,7 +49,7 @@ from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
 from vision_msgs.msg import Detection2D
 
-from deeptrack_ros.core import DeepTracker, resolve_device
+from deeptrack_ros.core import DeepTracker, TrackResult, resolve_device
 from deeptrack_ros.msg import TrackStatus
 from deeptrack_ros.ros import debug_image
 from deeptrack_ros.ros.conversions import (ImageConversionError, array_to_image,
@@ -239,7 +239,13 @@ class TrackerNode(rclpy.node.Node):
     def make_track_id(self, number: int) -> str:
         return f'{self._param("track_id_prefix")}-{number}'
 
-    def publish(self, frame: Frame, outcome: FrameOutcome, image: np.ndarray | None) -> None:
+    def publish_detection(self, frame: Frame, track_id: str, result: TrackResult) -> None:
+        """The detection of a tracked frame, sent before the tracker's update (worker.py)."""
+        self._detection_publisher.publish(box_to_detection(
+            result.box, frame.msg.header, track_id, result.confidence, self._param('class_id')))
+
+    def publish(self, frame: Frame, outcome: FrameOutcome, image: np.ndarray | None,
+                detection_sent: bool = False) -> None:
         header = frame.msg.header
         counters = self._buffer.counters()
         latency_ms = self._latency_ms(frame.stamp_ns)
@@ -257,7 +263,8 @@ class TrackerNode(rclpy.node.Node):
         status = status_message(header, outcome, counters, latency_ms)
         self._status_publisher.publish(status)
         result = outcome.result
-        if outcome.state == TrackState.TRACKING and outcome.box is not None and result:
+        if (outcome.state == TrackState.TRACKING and outcome.box is not None and result
+                and not detection_sent):
             self._detection_publisher.publish(box_to_detection(
                 outcome.box, header, outcome.track_id, result.confidence,
                 self._param('class_id')))

@@ -8,7 +8,8 @@ buffer's condition variable until there is something to do.
 
 Commands (from any thread): `request_init`, `request_reset`. Each bumps a generation number;
 an outcome computed under an older generation is not published, so that after a reset or a
-new init returns, no detection of the old track can appear. The generation check and the
+new init returns, no detection of the old track can appear (a frame whose detection went out
+before the command still gets its status, so that every detection has one). The generation check and the
 publication happen under one lock for exactly that reason.
 
 Accounting. Every frame taken from the buffer is settled exactly once, as processed (one
@@ -18,6 +19,11 @@ while it was being tracked), so that `received = processed + dropped + rejected`
 holds whenever the worker is idle, even after an unexpected error in this thread. An
 initialisation on a frame from the history (one already processed) publishes a second status
 for that frame, with its detection, and is not counted again.
+
+Latency: a tracked frame's detection is published as soon as the tracker knows the box,
+before its online update runs (`DeepTracker.track(on_estimate=...)`); the status follows after
+the update, with what it did. A controller acting on detections gets them one update earlier,
+and still exactly one per tracked frame: `publish` is told the detection went out already.
 
 Memory: after each frame the worker may return freed heap memory to the operating system
 (heap.py): right after a tracker was replaced, otherwise every few seconds.
@@ -35,7 +41,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from deeptrack_ros.core.result import Box
+from deeptrack_ros.core.result import Box, TrackResult
 from deeptrack_ros.ros.conversions import ImageConversionError
 from deeptrack_ros.ros.frame_buffer import FrameBuffer
 from deeptrack_ros.ros.heap import HeapTrimmer
@@ -64,7 +70,10 @@ class WorkerSink(Protocol):
 
     def make_track_id(self, number: int) -> str: ...
 
-    def publish(self, frame: Frame, outcome: FrameOutcome, image: np.ndarray | None) -> None: ...
+    def publish(self, frame: Frame, outcome: FrameOutcome, image: np.ndarray | None,
+                detection_sent: bool = False) -> None: ...
+
+    def publish_detection(self, frame: Frame, track_id: str, result: TrackResult) -> None: ...
 
     def frame_rejected(self, error: ImageConversionError) -> None: ...
 
@@ -227,26 +236,47 @@ class TrackingWorker:
         self._track_decoded(frame, image, generation)
 
     def _track_decoded(self, frame: Frame, image: np.ndarray, generation: int) -> None:
-        outcome = self._session.step(image)
+        sent = []
+
+        def on_estimate(result: TrackResult) -> None:
+            if not result.lost:
+                sent.append(self._publish_detection(frame, result, generation))
+
+        outcome = self._session.step(image, on_estimate)
         self._tracker_replaced = self._tracker_replaced or outcome.reinitialised
-        self._publish(frame, outcome, image, generation, counted=True)
+        self._publish(frame, outcome, image, generation, counted=True,
+                      detection_sent=any(sent))
+
+    def _publish_detection(self, frame: Frame, result: TrackResult, generation: int) -> bool:
+        """Publish the frame's detection as soon as the box is known, before the update
+        (see the module doc); False when a reset or init made it stale."""
+        with self._lock:
+            if generation != self._generation or self._stop.is_set():
+                return False
+            self._sink.publish_detection(frame, self._session.track_id, result)
+            return True
 
     def _publish(self, frame: Frame, outcome: FrameOutcome, image: np.ndarray,
-                 generation: int, counted: bool) -> None:
+                 generation: int, counted: bool, detection_sent: bool = False) -> None:
         """Publish `outcome` unless a reset or init came in meanwhile (see the module doc).
+
+        A frame whose detection already went out (before the reset or init) gets its status
+        all the same: every detection has the status of its frame, and no detection is ever
+        published after the reset or init was requested.
 
         `counted`: `frame` is the one taken from the buffer, settled here: processed when its
         status goes out (before, so that the status's counters include it), dropped when the
         outcome is discarded, since no status will ever be published for it.
         """
         with self._lock:
-            if generation != self._generation or self._stop.is_set():
+            stale = generation != self._generation and not detection_sent
+            if stale or self._stop.is_set():
                 if counted:
                     self._settle(self._buffer.mark_dropped)
                 return
             if counted:
                 self._settle(self._buffer.mark_processed)
-            self._sink.publish(frame, outcome, image)
+            self._sink.publish(frame, outcome, image, detection_sent)
 
 
 def _format_exception() -> str:
