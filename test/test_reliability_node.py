@@ -357,11 +357,10 @@ def test_a_lost_result_is_a_lost_status_an_error_report_and_no_detection(make_no
     real_track = tracker.track
 
     def lost_track(image, on_estimate=None):
-        relay = None
-        if on_estimate is not None:
-            def relay(early):
-                on_estimate(dataclasses.replace(early, lost=True))
-        return dataclasses.replace(real_track(image, on_estimate=relay), lost=True)
+        def relay(early):
+            on_estimate(dataclasses.replace(early, lost=True))
+        early_hook = None if on_estimate is None else relay
+        return dataclasses.replace(real_track(image, on_estimate=early_hook), lost=True)
 
     tracker.track = lost_track
     try:

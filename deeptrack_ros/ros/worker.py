@@ -9,8 +9,8 @@ buffer's condition variable until there is something to do.
 Commands (from any thread): `request_init`, `request_reset`. Each bumps a generation number;
 an outcome computed under an older generation is not published, so that after a reset or a
 new init returns, no detection of the old track can appear (a frame whose detection went out
-before the command still gets its status, so that every detection has one). The generation check and the
-publication happen under one lock for exactly that reason.
+before the command still gets its status, so that every detection has one). The generation
+check and the publication happen under one lock for exactly that reason.
 
 Accounting. Every frame taken from the buffer is settled exactly once, as processed (one
 status published for it), rejected (it could not be decoded) or dropped (skipped because the
