@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from deeptrack_ros.core import DeepTracker, TrackResult, preset
 from deeptrack_ros.core.boxes import iou_xywh
@@ -83,6 +84,14 @@ def test_network_shapes_and_dense_equals_per_patch():
                                for j in range(9)])
         single = net(windows).fused.T.reshape(2, 14, 9)
         assert torch.allclose(dense, single, atol=1e-4)
+
+
+@pytest.mark.parametrize('shape', [(1, 36, 57, 139), (4, 18, 20, 31), (2, 3, 2, 2)])
+def test_stride_one_pooling_equals_max_pool2d(shape):
+    from deeptrack_ros.core.network import _max_pool_2x2_stride1
+
+    maps = torch.randn(shape, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(_max_pool_2x2_stride1(maps), F.max_pool2d(maps, 2, stride=1))
 
 
 def test_first_layer_gradient_equals_autograd_convolution():
