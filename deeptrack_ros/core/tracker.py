@@ -201,11 +201,21 @@ class DeepTracker:
         if config.quality_uses_reliability:
             quality *= min(1.0, reliability)
         learned = not lost and reliability >= config.update_min_reliability
+        # The frame's result as far as it is known before the update; the update only adds
+        # what it did and its time (below), so the box goes out once, however early.
+        estimated = TrackResult(
+            frame_index=frame, box=estimate_box, score=best_score, confidence=confidence,
+            quality=quality, updated=False, iterations=0, loss=0.0, lost=lost,
+            reliability=reliability, learned=learned,
+            timings=StageTimings(cues=frame_scores.timings['cues'],
+                                 crop=frame_scores.timings['crop'],
+                                 score=frame_scores.timings['score']),
+            particles=particles.cpu().numpy(), particle_scores=scores.cpu().numpy())
         if on_estimate is not None:
             self._sync()
-            on_estimate(self._result(frame, estimate_box, best_score, confidence, quality,
-                                     UpdateOutcome(0, 0.0, 0.0), lost, reliability, learned,
-                                     frame_scores, (time.perf_counter() - t1) * 1e3, 0.0))
+            on_estimate(dataclasses.replace(estimated, timings=dataclasses.replace(
+                estimated.timings,
+                crop=estimated.timings.crop + (time.perf_counter() - t1) * 1e3)))
         if not lost:
             # Every tracked frame, learned or not, moves the reference: a target whose score
             # settles lower (after frame 1's overfit, or a lasting appearance change) is
@@ -232,26 +242,12 @@ class DeepTracker:
             previous = self.state
             self.state = TargetState.from_box(estimate_box, self.state.aspect)
             self._velocity = (self.state.cx - previous.cx, self.state.cy - previous.cy)
-        return self._result(frame, estimate_box, best_score, confidence, quality, outcome,
-                            lost, reliability, learned, frame_scores, (t3 - t1) * 1e3,
-                            (t4 - t3) * 1e3)
-
-    @staticmethod
-    def _result(frame: int, box: Box, score: float, confidence: float, quality: float,
-                outcome: UpdateOutcome, lost: bool, reliability: float, learned: bool,
-                frame_scores: FrameScores, after_scoring_ms: float,
-                train_ms: float) -> TrackResult:
-        """The TrackResult of a frame (stage times: `after_scoring_ms` counts as crop)."""
-        return TrackResult(
-            frame_index=frame, box=box, score=score, confidence=confidence, quality=quality,
-            updated=outcome.updated, iterations=outcome.iterations, loss=outcome.loss_after,
-            lost=lost, reliability=reliability, learned=learned,
-            timings=StageTimings(
-                cues=frame_scores.timings['cues'],
-                crop=frame_scores.timings['crop'] + after_scoring_ms,
-                score=frame_scores.timings['score'], train=train_ms),
-            particles=frame_scores.boxes.cpu().numpy(),
-            particle_scores=frame_scores.scores.cpu().numpy())
+        return dataclasses.replace(
+            estimated, updated=outcome.updated, iterations=outcome.iterations,
+            loss=outcome.loss_after,
+            timings=dataclasses.replace(estimated.timings,
+                                        crop=estimated.timings.crop + (t3 - t1) * 1e3,
+                                        train=(t4 - t3) * 1e3))
 
     # ----------------------------------------------------------------------------------
     def _learn(self, image: np.ndarray, frame_scores: FrameScores, estimate: torch.Tensor,
