@@ -3,8 +3,9 @@
 Per cue: 32x32 -> conv 12@13x13 -> ReLU -> max-pool 2 -> conv 18@7x7 -> ReLU -> max-pool 2
 -> fc 72->8 -> ReLU -> fc 8->2 (the cue's own head). Fusion: the three 8-D responses
 concatenated (24-D) -> linear 24->2. The branches share no weights. Their weights are stored
-as grouped layers (one tensor per layer for all cues); they run as plain per-cue convolutions,
-which are faster on the CPU, over a whole batch of patches or, densely, over a whole region.
+as grouped layers (one tensor per layer for all cues) and run, whichever form measured
+fastest on two CPU cores for the sizes at hand, over a whole batch of patches or, densely,
+over a whole region.
 """
 
 from __future__ import annotations
@@ -139,18 +140,13 @@ class DeepTrackNet(nn.Module):
     def upper_features(self, first: torch.Tensor) -> torch.Tensor:
         """First-layer maps -> (N, 3, hidden) features after the first fc layer.
 
-        The cues run as plain convolutions rather than one grouped convolution: on the CPU
-        the grouped kernel measured about twice as slow for these tiny channel counts.
+        The three cues' second convolutions run as one grouped convolution in channels-last
+        layout: on two CPU cores that measured 2.3 ms for a 64-sample training step's
+        forward and backward against 3.6 ms for three plain per-cue convolutions (and the
+        grouped kernel in the default layout is the slowest of the three).
         """
-        c1 = self.conv1.out_channels // NUM_CUES
-        c2 = self.conv2.out_channels // NUM_CUES
-        branches = []
-        for cue in range(NUM_CUES):
-            x = F.conv2d(first[:, cue * c1:(cue + 1) * c1],
-                         self.conv2.weight[cue * c2:(cue + 1) * c2],
-                         self.conv2.bias[cue * c2:(cue + 1) * c2])
-            branches.append(F.max_pool2d(F.relu(x), 2).flatten(1))
-        x = torch.stack(branches, dim=1)
+        x = _grouped_conv_channels_last(first, self.conv2.weight, self.conv2.bias, NUM_CUES)
+        x = F.max_pool2d(F.relu(x), 2).reshape(first.shape[0], NUM_CUES, -1)
         x = torch.einsum('ncf,cfh->nch', x, self.fc_weight) + self.fc_bias
         return F.relu(x)
 
@@ -222,6 +218,8 @@ class DeepTrackNet(nn.Module):
         fc = fc.permute(0, 4, 1, 2, 3)
         hidden = []
         for cue in range(NUM_CUES):
+            # Plain per-cue convolutions here: over a whole region they measured as fast as
+            # the grouped channels-last kernel or faster (the layout change costs a copy).
             x = F.conv2d(phases[:, cue * c1:(cue + 1) * c1],
                          self.conv2.weight[cue * c2:(cue + 1) * c2],
                          self.conv2.bias[cue * c2:(cue + 1) * c2])
@@ -249,6 +247,15 @@ class DeepTrackNet(nn.Module):
             (s_p, s_y, s_x, s_c, s_y, s_x))
         phase = (rows % 2) * 2 + cols % 2
         return windows[phase, rows // 2, cols // 2]
+
+
+def _grouped_conv_channels_last(inputs: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
+                                groups: int) -> torch.Tensor:
+    """A grouped convolution in channels-last layout (oneDNN's fast path for small channel
+    counts); the result is in the same layout, which every later operation accepts."""
+    channels_last = torch.channels_last
+    return F.conv2d(inputs.contiguous(memory_format=channels_last),
+                    weight.contiguous(memory_format=channels_last), bias, groups=groups)
 
 
 def _max_pool_2x2_stride1(maps: torch.Tensor) -> torch.Tensor:
