@@ -191,6 +191,23 @@ def test_scaled_boxes_keep_centre_and_aspect_within_the_range():
     assert factors.min() < 0.7 and factors.max() > 1.4
 
 
+def test_position_truncation_cuts_offsets_and_keeps_the_rest_of_the_draw():
+    from deeptrack_ros.core.sampling import TargetState, draw_particles
+
+    state = TargetState(cx=500.0, cy=500.0, height=100.0, aspect=0.5)  # sigma 10 px
+    plain = TrackerConfig(sigma_xy_max=10.0)
+    cut = TrackerConfig(sigma_xy_max=10.0, position_truncation=2.0)
+    free = draw_particles(state, 4000, plain, np.random.default_rng(3), (1000, 1000))
+    bounded = draw_particles(state, 4000, cut, np.random.default_rng(3), (1000, 1000))
+    offsets = lambda boxes: boxes[:, :2] + boxes[:, 2:] / 2 - 500.0  # noqa: E731
+    assert np.abs(offsets(free)).max() > 30.0  # a Gaussian of 4000 draws passes 3 sigma
+    assert np.abs(offsets(bounded)).max() <= 20.0 + 1e-9
+    inside = np.all(np.abs(offsets(free)) < 20.0, axis=1)
+    # the same draws where they were inside the limit, and the same scales everywhere
+    np.testing.assert_allclose(bounded[inside], free[inside])
+    np.testing.assert_allclose(bounded[:, 3], free[:, 3])
+
+
 def test_pool_mapped_keeps_slots_and_metadata():
     pool = SamplePool(4, (1, 2, 2), torch.device('cpu'))
     for frame in range(3):

@@ -86,6 +86,10 @@ class TrackerConfig:
                                          'object height, before the cap.', 0.0, 10.0)
     sigma_scale: float = _f(0.01, 'Standard deviation of the relative height change per '
                             'frame (h\' = h * (1 + sigma * z)).', 0.0, 1.0)
+    position_truncation: float = _f(
+        0.0, 'Particle position offsets are cut at this many standard deviations (0: an '
+        'untruncated Gaussian, the paper). The densely scored region spans every particle, '
+        'so the few extreme draws set its size and cost.', 0.0, 10.0)
     estimator: str = _f(
         'argmax', 'Estimate: best particle (argmax, Eq. 7), the mean of the top_k best '
         'particles (top_mean), or the centre of the best peak (peak_mean: distinct windows '

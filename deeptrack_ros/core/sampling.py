@@ -44,11 +44,15 @@ def draw_particles(state: TargetState, count: int, config: TrackerConfig,
     """Draw `count` boxes (x, y, w, h) around the state.
 
     x, y ~ N(c, sigma_xy) and h' = h (1 + sigma_s z) (the relative reading of the paper's
-    "0.01 h"). Centres are kept inside the image and heights above the minimum size, so that
+    "0.01 h"); with position_truncation the position offsets are cut at that many sigma (the
+    region dense scoring covers then no longer grows with the rarest draws). Centres are kept inside the image and heights above the minimum size, so that
     no particle describes an impossible box.
     """
     sigma = position_sigma(state.height, config) * position_spread
     noise = rng.standard_normal((count, 3))
+    if config.position_truncation > 0:
+        limit = config.position_truncation
+        noise[:, :2] = np.clip(noise[:, :2], -limit, limit)
     cx = state.cx + sigma * noise[:, 0]
     cy = state.cy + sigma * noise[:, 1]
     height = state.height * (1.0 + config.sigma_scale * noise[:, 2])
