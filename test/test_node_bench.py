@@ -49,8 +49,30 @@ def test_a_short_run_at_30_hz_accounts_for_every_frame():
     assert result.overhead_ms_p95 >= result.overhead_ms_median, text
     assert math.isfinite(result.tracker_ms_median) and result.tracker_ms_median > 0, text
     assert math.isfinite(result.lag_frames_max), text
-    assert 0 <= result.lag_frames_median <= result.lag_frames_max, text
+    assert 0 <= result.lag_frames_median <= result.lag_frames_p95 <= result.lag_frames_max, text
+    assert 0.0 <= result.lag_within_goal <= 1.0, text
     assert len(result.lines()) >= 5
+
+
+def test_lag_figures_from_recorded_detections():
+    from deeptrack_ros.ros.node_bench import _figures, _Record
+
+    period = int(1e9 / 50.0)  # 50 Hz: 20 ms
+    record = _Record()
+    # detections (arrival, stamp, newest stamp): 0, 1, 2, 3 and 1 frames behind; the last one
+    # arrives after the camera stopped and one before the warm-up ended: both left out
+    record.detections = [(100, 10 * period, 10 * period), (110, 11 * period, 12 * period),
+                         (120, 12 * period, 14 * period), (130, 13 * period, 16 * period),
+                         (140, 14 * period, 15 * period), (50, 0, 9 * period),
+                         (999, 15 * period, 16 * period)]
+    result = _figures(record, 50.0, 1.0, measured_from=100, camera_end=140)
+    assert result.lag_frames_median == pytest.approx(1.0)
+    assert result.lag_frames_max == pytest.approx(3.0)
+    assert result.lag_frames_p95 == pytest.approx(2.8)  # numpy's linear interpolation
+    assert result.lag_within_goal == pytest.approx(0.8)  # 4 of 5 at most two frames behind
+    assert result.detections == 7
+    assert 'p95 2.8 frames, max 3.0 frames' in '\n'.join(result.lines())
+    assert '80 % of detections within the goal (<= 2)' in '\n'.join(result.lines())
 
 
 def test_node_parameters_carry_every_config_field_with_the_parameter_type():
@@ -78,6 +100,6 @@ def test_settings_from_the_command_line_are_typed():
 
 def test_lines_say_n_a_for_figures_without_samples():
     nan = math.nan
-    result = NodeBenchResult(60.0, 1.0, 61, 60, 5, 55, 0, 4, nan, nan, nan, nan, nan)
+    result = NodeBenchResult(60.0, 1.0, 61, 60, 5, 55, 0, 4, nan, nan, nan, nan, nan, nan, nan)
     text = '\n'.join(result.lines())
     assert 'n/a' in text and 'published 61' in text and 'never received 1' in text
