@@ -45,8 +45,9 @@ def draw_particles(state: TargetState, count: int, config: TrackerConfig,
 
     x, y ~ N(c, sigma_xy) and h' = h (1 + sigma_s z) (the relative reading of the paper's
     "0.01 h"); with position_truncation the position offsets are cut at that many sigma (the
-    region dense scoring covers then no longer grows with the rarest draws). Centres are kept inside the image and heights above the minimum size, so that
-    no particle describes an impossible box.
+    region dense scoring covers then no longer grows with the rarest draws). Centres are kept
+    inside the image and heights above the minimum size, so that no particle describes an
+    impossible box.
     """
     sigma = position_sigma(state.height, config) * position_spread
     noise = rng.standard_normal((count, 3))
