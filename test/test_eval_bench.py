@@ -52,3 +52,16 @@ def test_bench_frames_limit_and_bad_values(root, capsys):
     assert '2 sequences, 6 frames per path' in capsys.readouterr().out
     assert main(['bench', str(root), '--frames', '1', '--node-seconds', '0']) == 2
     assert 'deeptrack-eval: error: --frames must be at least 2' in capsys.readouterr().err
+
+
+def test_per_sequence_table_keeps_whole_names_in_aligned_columns():
+    from deeptrack_ros.eval.bench import PathResult, format_per_sequence
+
+    fast = PathResult('deeptrack[best]', fps={'MotorRolling': 41.25, 'Coke': 30.0})
+    slow = PathResult('csrt', fps={'MotorRolling': 48.0, 'Coke': 7.5})
+    header, first, second = format_per_sequence([fast, slow]).splitlines()
+    assert header.split()[-2:] == ['MotorRolling', 'Coke']
+    assert first.split()[-2:] == ['41.2', '30.0'] and second.split()[-2:] == ['48.0', '7.5']
+    # every column ends where its name ends
+    assert len(header) == len(first) == len(second)
+    assert header.index('MotorRolling') + len('MotorRolling') == first.index('41.2') + 4

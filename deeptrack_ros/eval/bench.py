@@ -131,10 +131,11 @@ def format_paths(results: list[PathResult], reference: str = 'csrt') -> str:
 def format_per_sequence(results: list[PathResult]) -> str:
     """fps of every path on every sequence (the medians above come from these)."""
     names = list(results[0].fps) if results else []
-    lines = [f'{"fps per sequence":22s} ' + ' '.join(f'{n[:11]:>11s}' for n in names)]
+    width = max([11] + [len(n) for n in names])  # whole names: OTB has MotorRolling
+    lines = [f'{"fps per sequence":22s} ' + ' '.join(f'{n:>{width}s}' for n in names)]
     for result in results:
         lines.append(f'{result.label:22s} ' +
-                     ' '.join(f'{result.fps.get(n, 0.0):11.1f}' for n in names))
+                     ' '.join(f'{result.fps.get(n, 0.0):{width}.1f}' for n in names))
     return '\n'.join(lines)
 
 
