@@ -83,3 +83,34 @@ def test_fusion_step_equals_autograd_gradient_of_equation_ten():
     learner._step_fusion(batch, features, rate)
     assert torch.allclose(fusion.weight, weight, atol=1e-6)
     assert torch.allclose(fusion.bias, bias, atol=1e-6)
+
+
+def test_anchor_positives_join_every_batch_and_outlive_the_pool():
+    """With anchor_positives k, the last k positives of every mini-batch are drawn from the
+    anchor set (the first frame's positives), however full the pool is of other frames."""
+    config = CONFIG.replace(anchor_positives=2)
+    gen = torch.Generator().manual_seed(1)
+    net = DeepTrackNet(config)
+    net.reset_parameters_with(gen)
+    learner = OnlineLearner(net, config, np.random.default_rng(0))
+    anchor = SampleSet(torch.full((2, 3, 32, 32), 7.0), torch.ones(2), torch.full((2,), 0.24))
+    learner.set_anchor(anchor)
+    positives = SamplePool(6, (3, 32, 32), torch.device('cpu'))
+    negatives = SamplePool(6, (3, 32, 32), torch.device('cpu'))
+    for frame in range(1, 5):  # the pool wraps: nothing of frame 0 is left in it
+        positives.add(torch.full((3, 3, 32, 32), float(frame)), torch.ones(3),
+                      torch.full((3,), 0.24), frame, 1.0)
+        negatives.add(torch.zeros(3, 3, 32, 32), torch.zeros(3), torch.full((3,), 0.24),
+                      frame, 1.0)
+    for _ in range(5):
+        batch = learner.draw_batch(positives, negatives, 4)
+        count = config.batch_positives
+        assert batch.patches.shape[0] == count + config.batch_negatives
+        values = batch.patches[:count, 0, 0, 0]
+        assert torch.equal(values[count - 2:], torch.full((2,), 7.0))
+        assert bool((values[:count - 2] != 7.0).all())
+        assert torch.equal(batch.labels[:count], torch.ones(count))
+    plain = OnlineLearner(net, CONFIG, np.random.default_rng(0))
+    plain.set_anchor(anchor)  # anchor_positives 0: the pool alone, as in the paper
+    batch = plain.draw_batch(positives, negatives, 4)
+    assert bool((batch.patches[:CONFIG.batch_positives, 0, 0, 0] != 7.0).all())

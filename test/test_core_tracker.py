@@ -6,9 +6,9 @@ import torch
 import torch.nn.functional as F
 
 from deeptrack_ros.core import DeepTracker, TrackResult, preset
-from deeptrack_ros.core.boxes import iou_xywh
+from deeptrack_ros.core.boxes import iou_torch, iou_xywh
 from deeptrack_ros.core.cues import is_gray
-from deeptrack_ros.core.network import DeepTrackNet
+from deeptrack_ros.core.network import DeepTrackNet, deeptrack_score
 
 SIZE = (150, 200)  # rows, cols
 
@@ -240,6 +240,95 @@ def test_window_first_maps_equal_the_first_layer_of_the_window():
                                               for r, c in zip(rows.tolist(), cols.tolist())]))
     assert sliced.shape == (3, 36, 10, 10)
     assert torch.allclose(sliced, direct, atol=1e-5)
+
+
+def test_map_estimate_adds_the_best_window_of_the_whole_map():
+    """With map_estimate the best window of the dense map joins the particles, even where no
+    particle landed; its box is the window it was scored at (the per-patch network on that
+    box gives the same score)."""
+    images, boxes = synthetic_sequence(frames=2)
+    config = FAST.replace(map_estimate=True, first_frame_iterations=30)
+    tracker = DeepTracker(config, device='cpu', seed=0)
+    tracker.initialize(images[0], boxes[0])
+    state = tracker.state
+    # Three particles, all well away from the target: the map still holds every window.
+    far = np.array([[5.0, 5.0, state.width, state.height]] * 3)
+    frame = tracker.scorer.score(images[1], far, state.height, state.aspect)
+    level = frame.levels[0]
+    with_map = tracker.scorer.with_best_window(frame, lambda boxes, scores: scores)
+    assert with_map.boxes.shape == (4, 4) and with_map.scores.shape == (4,)
+    map_scores = deeptrack_score(level.output.flatten(1).T)
+    assert float(with_map.scores[-1]) == pytest.approx(float(map_scores.max()), rel=1e-6)
+    assert float(with_map.scores[-1]) > float(frame.scores.max())
+    window = with_map.boxes[-1:]
+    with torch.no_grad():
+        direct = deeptrack_score(tracker.net(tracker.scorer.crop(with_map, window)).fused)
+    assert float(direct[0]) == pytest.approx(float(with_map.scores[-1]), rel=1e-3, abs=1e-3)
+    # The weighting decides: a prior that excludes everything but the top-left corner.
+    corner = tracker.scorer.with_best_window(
+        frame, lambda boxes, scores: torch.where(boxes[:, :2].sum(dim=1) == boxes[:, :2].sum(
+            dim=1).min(), scores, torch.full_like(scores, -1e9)))
+    assert torch.allclose(corner.boxes[-1, :2], corner.boxes[:, :2].min(dim=0).values)
+
+
+def test_hard_negatives_are_the_best_windows_away_from_the_estimate():
+    """hard_windows returns the top-scoring windows of the dense map among those with IoU
+    <= iou_negative to the estimate, with the first-layer maps and outputs of those windows;
+    with hard_negatives the tracker stores them as negatives every learned frame."""
+    images, boxes = synthetic_sequence(frames=3)
+    config = FAST.replace(hard_negatives=7, first_frame_iterations=30)
+    tracker = DeepTracker(config, device='cpu', seed=0)
+    tracker.initialize(images[0], boxes[0])
+    state = tracker.state
+    particles = np.array([[state.cx - state.width / 2 + dx, state.cy - state.height / 2,
+                           state.width, state.height] for dx in (-30.0, 0.0, 30.0)])
+    frame = tracker.scorer.score(images[1], particles, state.height, state.aspect)
+    estimate = torch.tensor(boxes[1], dtype=torch.float32)
+    hard_boxes, hard_maps, hard_fused = tracker.scorer.hard_windows(frame, estimate, 7, 0.3)
+    assert hard_boxes.shape == (7, 4) and hard_fused.shape == (7, 2)
+    assert hard_maps.shape[0] == 7 and hard_maps.shape[1:] == frame.levels[0].first.shape[1:2] \
+        + (10, 10)
+    hard_scores = deeptrack_score(hard_fused)
+    assert bool((iou_torch(hard_boxes, estimate) <= 0.3).all())
+    # No window allowed by the IoU limit scores above the weakest one returned.
+    level = frame.levels[0]
+    stride, out_w = config.dense_stride, level.output.shape[2]
+    index = torch.arange(level.output.shape[1] * out_w)
+    every = tracker.scorer._window_boxes(level.region, (index // out_w) * stride,
+                                         (index % out_w) * stride, config.patch_size)
+    allowed = deeptrack_score(level.output.flatten(1).T)[iou_torch(every, estimate) <= 0.3]
+    assert float(hard_scores.min()) >= float(torch.topk(allowed, 7).values.min()) - 1e-6
+    # The maps are the windows' own first-layer maps: the upper network gives their outputs.
+    with torch.no_grad():
+        again = tracker.net.forward_stage(hard_maps, 'first').fused
+    assert torch.allclose(again, hard_fused, atol=1e-4)
+    before = tracker.negatives.size
+    assert tracker.track(images[1]).learned
+    added = config.negatives_per_frame + config.wide_negatives + 7
+    assert tracker.negatives.size == min(before + added, tracker.negatives.capacity)
+
+
+def test_scale_search_penalty_and_update_rate():
+    """The synthetic target grows by a quarter. The three-crop scale search follows it in
+    steps of scale_search (3 %); scale_update_rate 0.5 takes half of each step in log scale;
+    a scale_penalty of 0.5 asks a changed scale to score twice as high, which a few per cent
+    of size never does, so the box keeps its first size."""
+    images, boxes = synthetic_sequence(frames=30)
+    step = FAST.scale_search
+
+    def heights(**changes):
+        return np.array([r.box[3] for r in run(FAST.replace(**changes), images, boxes[0])])
+
+    followed = heights()
+    ratios = followed[1:] / followed[:-1]
+    assert followed[-1] > boxes[0][3] * (1 + 2 * step)
+    assert ratios.max() > 1 + 0.8 * step
+    halved = heights(scale_update_rate=0.5)
+    ratios = halved[1:] / halved[:-1]
+    assert halved[-1] > boxes[0][3] * (1 + step)
+    assert 1 + 0.3 * step < ratios.max() < 1 + 0.7 * step
+    kept = heights(scale_penalty=0.5)
+    assert np.allclose(kept, boxes[0][3], rtol=0.01)
 
 
 def test_target_leaving_view_is_lost_then_found_again():

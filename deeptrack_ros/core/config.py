@@ -113,6 +113,10 @@ class TrackerConfig:
         'multiplies positive scores before the best window is chosen (0 = off: the best '
         'particle as in Eq. 7). Keeps a distractor that scores as high as the target but far '
         'from where it was from winning.', 0.0, 100.0)
+    map_estimate: bool = _f(
+        False, 'Dense scoring: the estimate may also be any window of the scored map, not only '
+        'one a particle landed on (the best of all windows under the motion prior joins the '
+        'particles).')
     velocity_gain: float = _f(
         0.0, 'Particles are drawn around the last centre plus this fraction of the last '
         'frame-to-frame displacement (0 = around the last estimate, as in the paper). A '
@@ -122,6 +126,14 @@ class TrackerConfig:
         0.0, 'After the best particle is found, also score its box scaled by 1 -/+ this '
         'relative step at the same centre and keep the best of the three (0 = off: scale '
         'only from the particles, as in the paper).', 0.0, 0.5)
+    scale_penalty: float = _f(
+        1.0, 'Factor on the positive score of the two changed scales of the scale search '
+        '(1 = none): below 1, a new scale must beat the current one by that margin, so noise '
+        'in scores a few per cent apart does not walk the box size.', 0.5, 1.0)
+    scale_update_rate: float = _f(
+        1.0, 'Fraction (in log scale) of the scale search winner\'s size change the box takes '
+        '(1 = all of it): a steady size change is still followed, a one-frame fluke only in '
+        'part.', 0.0, 1.0)
     min_object_size: float = _f(4.0, 'Smallest box side (px) the tracker will shrink to.',
                                 1.0, 1e4)
 
@@ -148,6 +160,10 @@ class TrackerConfig:
         0, 'Extra negatives per frame drawn around the estimate with wide_negative_spread '
         'times the position deviation (0 = only the frame\'s particles, as in the paper).',
         0, 10000)
+    hard_negatives: int = _f(
+        0, 'Dense scoring: extra negatives per frame that are the best-scoring windows of the '
+        'whole scored map with IoU <= iou_negative to the estimate (hard negative mining: '
+        'the background the network most confuses with the target; 0 = none).', 0, 1000)
     wide_negative_spread: float = _f(3.0, 'Position spread of the extra negatives, in motion '
                                      'model deviations.', 0.1, 20.0)
     scale_samples: int = _f(
@@ -162,6 +178,10 @@ class TrackerConfig:
                                '(Eq. 12).', 0.0, 1e4)
     use_quality_weighting: bool = _f(True, 'Weight sampling by the frame quality Q (Eq. 14).')
     batch_positives: int = _f(16, 'Positives per SGD mini-batch.', 1, 4096)
+    anchor_positives: int = _f(
+        0, 'Of the positives of every mini-batch, this many are the first frame\'s (the only '
+        'samples known to be the target), kept apart so they never age out of the pool '
+        '(0 = the pool alone, as in the paper).', 0, 4096)
     batch_negatives: int = _f(48, 'Negatives per SGD mini-batch.', 1, 4096)
     first_frame_negative_spread: float = _f(
         3.0, 'Frame-1 negatives are drawn with the position deviation multiplied by this '

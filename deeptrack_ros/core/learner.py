@@ -52,6 +52,12 @@ class OnlineLearner:
         self.rng = rng
         self.cue_optimizer = torch.optim.SGD(net.cue_parameters(), lr=config.lr_cue,
                                              momentum=config.momentum)
+        self.anchor: SampleSet | None = None
+
+    def set_anchor(self, samples: SampleSet) -> None:
+        """Keep the first frame's positives (the only samples known to be the target) for
+        every later mini-batch, outside the pool's ring buffer so they never age out."""
+        self.anchor = samples
 
     @torch.no_grad()
     def frame_loss(self, samples: SampleSet) -> float:
@@ -89,10 +95,19 @@ class OnlineLearner:
         neg_p = negative_probabilities(negatives.frames_in_pool(), negatives.quality_in_pool(),
                                        frame, config.temporal_sigma,
                                        config.use_quality_weighting)
-        pos_index = self.rng.choice(positives.size, size=config.batch_positives, p=pos_p)
+        anchored = min(config.anchor_positives, config.batch_positives) \
+            if self.anchor is not None else 0
+        pos_index = self.rng.choice(positives.size, size=config.batch_positives - anchored,
+                                    p=pos_p)
         neg_index = self.rng.choice(negatives.size, size=config.batch_negatives, p=neg_p)
         pos = positives.gather(pos_index)
         neg = negatives.gather(neg_index)
+        if anchored:
+            chosen = torch.from_numpy(self.rng.integers(0, self.anchor.labels.shape[0],
+                                                        anchored))
+            pos = tuple(torch.cat([part, whole[chosen.to(whole.device)]]) for part, whole in
+                        zip(pos, (self.anchor.patches, self.anchor.labels,
+                                  self.anchor.importance)))
         return SampleSet(torch.cat([pos[0], neg[0]]), torch.cat([pos[1], neg[1]]),
                          torch.cat([pos[2], neg[2]]))
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
 
+from deeptrack_ros.core.boxes import iou_torch
 from deeptrack_ros.core.config import TrackerConfig
 from deeptrack_ros.core.cues import (
     Region, compute_cues, crop_patches, extract_region, normalise_patches)
@@ -28,6 +30,7 @@ class CueLevel:
     region: Region
     height: float  # object height (image px) this level was built for
     first: torch.Tensor | None = None  # dense path: stride-1 pooled first-layer map
+    output: torch.Tensor | None = None  # dense path: fused output (2, H', W') of every window
 
 
 @dataclass
@@ -138,6 +141,7 @@ class FrameScorer:
             ts = time.perf_counter()
             stride = config.dense_stride
             output, level.first = self.net.dense_forward_with_first(level.cues, stride)
+            level.output = output
             self._sync()
             score_ms += (time.perf_counter() - ts) * 1e3
             region = level.region
@@ -171,6 +175,90 @@ class FrameScorer:
         return FrameScores(box_t, fused_t, scores, levels, level_of,
                            {'cues': total - score_ms, 'crop': 0.0, 'score': score_ms},
                            rows_t, cols_t)
+
+    def with_best_window(self, frame: FrameScores,
+                         weigh: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+                         ) -> FrameScores:
+        """The frame's particles plus the window of the whole dense map that maximises
+        `weigh(boxes, scores)` (dense path).
+
+        Dense scoring evaluates every window of the region, not only those particles landed
+        on: the particles are a sample of the posterior, the map is all of it on the lattice.
+        A narrow peak between particles, or in the cloud's sparse tail, is then never missed.
+        The window joins the particles at the end, so index and box keep agreeing.
+        """
+        stride = self.config.dense_stride
+        size = self.config.patch_size
+        best: tuple[float, int, int] | None = None
+        for number, level in enumerate(frame.levels):
+            if level is None or level.output is None:
+                continue
+            out_w = level.output.shape[2]
+            fused = level.output.flatten(1).T
+            index = torch.arange(fused.shape[0], device=fused.device)
+            rows, cols = (index // out_w) * stride, (index % out_w) * stride
+            weighted = weigh(self._window_boxes(level.region, rows, cols, size),
+                             deeptrack_score(fused))
+            top = int(torch.argmax(weighted))
+            if best is None or float(weighted[top]) > best[0]:
+                best = (float(weighted[top]), number, top)
+        if best is None:
+            return frame
+        _, number, top = best
+        level = frame.levels[number]
+        out_w = level.output.shape[2]
+        row = torch.tensor([(top // out_w) * stride], device=frame.boxes.device)
+        col = torch.tensor([(top % out_w) * stride], device=frame.boxes.device)
+        fused = level.output[:, top // out_w, top % out_w][None]
+        box = self._window_boxes(level.region, row, col, size).to(frame.boxes.dtype)
+        return FrameScores(
+            torch.cat([frame.boxes, box]), torch.cat([frame.fused, fused]),
+            torch.cat([frame.scores, deeptrack_score(fused)]), frame.levels,
+            torch.cat([frame.level_of, torch.tensor([number], device=frame.level_of.device)]),
+            frame.timings, torch.cat([frame.rows, row.to(frame.rows.dtype)]),
+            torch.cat([frame.cols, col.to(frame.cols.dtype)]))
+
+    def hard_windows(self, frame: FrameScores, estimate: torch.Tensor, count: int,
+                     max_iou: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The `count` best-scoring windows of the dense maps with IoU <= `max_iou` to the
+        estimate (hard negatives): their image boxes, first-layer maps and fused outputs,
+        all read from what scoring computed."""
+        stride = self.config.dense_stride
+        size = self.config.patch_size
+        candidates = []
+        for number, level in enumerate(frame.levels):
+            if level is None or level.output is None:
+                continue
+            out_w = level.output.shape[2]
+            fused = level.output.flatten(1).T
+            index = torch.arange(fused.shape[0], device=fused.device)
+            rows, cols = (index // out_w) * stride, (index % out_w) * stride
+            boxes = self._window_boxes(level.region, rows, cols, size)
+            scores = deeptrack_score(fused)
+            scores = torch.where(iou_torch(boxes, estimate) <= max_iou, scores,
+                                 torch.full_like(scores, -torch.inf))
+            top = torch.topk(scores, min(count, scores.shape[0])).indices
+            top = top[torch.isfinite(scores[top])]
+            candidates.append((scores[top], boxes[top], level.first, rows[top], cols[top],
+                               fused[top]))
+        if not candidates:
+            empty = torch.empty((0, 4), device=estimate.device)
+            return empty, empty.new_empty((0,)), empty.new_empty((0, 2))
+        scores = torch.cat([c[0] for c in candidates])
+        keep = torch.topk(scores, min(count, scores.shape[0])).indices
+        maps = torch.cat([self.net.window_first_maps(c[2], c[3], c[4]) for c in candidates])
+        return (torch.cat([c[1] for c in candidates])[keep], maps[keep],
+                torch.cat([c[5] for c in candidates])[keep])
+
+    @staticmethod
+    def _window_boxes(region: Region, rows: torch.Tensor, cols: torch.Tensor,
+                      size: int) -> torch.Tensor:
+        """Image boxes (x, y, w, h) of patch-sized windows at region pixels (row, col)."""
+        rows = rows.to(torch.float32)
+        cols = cols.to(torch.float32)
+        return torch.stack([region.x0 + cols / region.scale_x, region.y0 + rows / region.scale_y,
+                            torch.full_like(cols, size / region.scale_x),
+                            torch.full_like(cols, size / region.scale_y)], dim=1)
 
     def window_first_maps(self, frame: FrameScores, index: torch.Tensor) -> torch.Tensor:
         """First-layer maps of the scored windows `index` (dense path), read from the maps

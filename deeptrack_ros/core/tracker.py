@@ -142,6 +142,9 @@ class DeepTracker:
             with torch.no_grad():
                 self.positives = self.positives.mapped(self.net.first_layer, 'first')
                 self.negatives = self.negatives.mapped(self.net.first_layer, 'first')
+        if config.anchor_positives > 0:
+            # The first frame's positives in the pools' current stage, slots 0 and 1.
+            self.learner.set_anchor(SampleSet(*self.positives.gather(np.arange(flips))))
         with torch.no_grad():
             fused = self.net(patches[:1]).fused
             score = float(deeptrack_score(fused)[0])
@@ -179,6 +182,10 @@ class DeepTracker:
         frame_scores = self.scorer.score(image, particles_np, self.state.height,
                                          self.state.aspect)
         t1 = time.perf_counter()
+        if config.map_estimate and config.scoring == 'dense':
+            frame_scores = self.scorer.with_best_window(
+                frame_scores, lambda boxes, scores: self._with_motion_prior(boxes, scores,
+                                                                            search))
         particles, scores, fused = frame_scores.boxes, frame_scores.scores, frame_scores.fused
         with torch.no_grad():
             best = int(torch.argmax(self._with_motion_prior(particles, scores, search)))
@@ -259,23 +266,24 @@ class DeepTracker:
         frame = self._frame
         fused = frame_scores.fused
         if self.positives.stage == 'first' and config.scoring == 'dense':
-            positives, negatives, negative_boxes = self._first_layer_samples(
+            positives, negatives, negative_boxes, scored = self._first_layer_samples(
                 image, frame_scores, estimate, pick_t)
         else:
             positives, negatives, negative_boxes = self._patch_samples(
                 image, frame_scores, estimate, best, pick_t)
+            scored = fused[pick_t]
         self._sync()
         t3 = time.perf_counter()
         current = self._store_samples(positives, negatives, negative_boxes, estimate, quality)
         # L1 of the lazy update from the outputs scoring already produced (estimate + the
-        # stored particles), so frames that need no training cost no extra network pass.
-        # The stored samples are [positive, (flip,) particle negatives, wide negatives]: the
-        # estimate stands for the positive, then come the particle negatives.
-        current_outputs = torch.cat([fused[best:best + 1], fused[pick_t]])
+        # scored negatives), so frames that need no training cost no extra network pass.
+        # The stored samples are [positive, (flip,) scored negatives (particles, then hard
+        # ones), wide negatives, ...]: the estimate stands for the positive.
+        current_outputs = torch.cat([fused[best:best + 1], scored])
         count = positives.shape[0]
-        labels = torch.cat([current.labels[:1], current.labels[count:count + pick.size]])
-        importance = torch.cat([current.importance[:1],
-                                current.importance[count:count + pick.size]])
+        end = count + scored.shape[0]
+        labels = torch.cat([current.labels[:1], current.labels[count:end]])
+        importance = torch.cat([current.importance[:1], current.importance[count:end]])
         current_loss = float(structural_loss(current_outputs, labels, importance, config))
         outcome = self.learner.lazy_update(current_loss, self.positives, self.negatives,
                                            frame, config.max_update_iterations)
@@ -323,7 +331,8 @@ class DeepTracker:
 
     def _first_layer_samples(self, image: np.ndarray, frame_scores: FrameScores,
                              estimate: torch.Tensor, pick: torch.Tensor
-                             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
+                                        torch.Tensor]:
         """This frame's samples as first-layer maps, read from the maps dense scoring built.
 
         The positive is cropped at the estimate and run through the first layer with its flip
@@ -332,6 +341,9 @@ class DeepTracker:
         are windows drawn uniformly over the scored region, the background the next frames
         search, so no negative needs another pass of the first layer. Scale samples are
         other sizes than the scored windows: they are cropped and passed through it.
+        With hard_negatives, the best-scoring windows away from the estimate follow the
+        particle negatives. Also returns the network outputs of the scored negatives
+        (particles, then hard ones), for the lazy update's test.
         """
         config = self.config
         with torch.no_grad():
@@ -339,6 +351,13 @@ class DeepTracker:
             positives = self.net.first_layer(self._with_flip(patch))
             negatives = [self.scorer.window_first_maps(frame_scores, pick)]
             negative_boxes = [frame_scores.boxes[pick]]
+            scored = [frame_scores.fused[pick]]
+            if config.hard_negatives > 0:
+                hard_boxes, hard_maps, hard_fused = self.scorer.hard_windows(
+                    frame_scores, estimate, config.hard_negatives, config.iou_negative)
+                negatives.append(hard_maps)
+                negative_boxes.append(hard_boxes)
+                scored.append(hard_fused)
             if config.wide_negatives > 0:
                 wide_boxes, wide_maps = self.scorer.uniform_windows(
                     frame_scores, config.wide_negatives, self.rng)
@@ -352,7 +371,7 @@ class DeepTracker:
                     self.scorer.crop_around(image, scaled, estimate_box)))
                 negative_boxes.append(torch.as_tensor(scaled, dtype=torch.float32,
                                                       device=self.device))
-        return positives, torch.cat(negatives), torch.cat(negative_boxes)
+        return positives, torch.cat(negatives), torch.cat(negative_boxes), torch.cat(scored)
 
     def _scale_boxes(self, box: Box) -> np.ndarray:
         """This frame's scale samples (none unless scale_samples > 0; see the config)."""
@@ -384,10 +403,20 @@ class DeepTracker:
         boxes = torch.as_tensor(candidates, dtype=torch.float32, device=self.device)
         patches = self.scorer.crop(frame_scores, boxes)
         scores = deeptrack_score(self.net(patches).fused)
-        winner = int(torch.argmax(scores))
+        penalty = torch.tensor([1.0, self.config.scale_penalty, self.config.scale_penalty],
+                               dtype=scores.dtype, device=scores.device)
+        # Positive scores shrink by the penalty; negative ones (no target evidence) grow
+        # more negative, so a changed scale never wins on the penalty's account.
+        judged = torch.where(scores > 0, scores * penalty, scores / penalty)
+        winner = int(torch.argmax(judged))
         if winner == 0:
             return estimate_box, best_score
-        return tuple(candidates[winner]), float(scores[winner])
+        rate = self.config.scale_update_rate
+        if rate >= 1.0:
+            return tuple(candidates[winner]), float(scores[winner])
+        factor = factors[winner] ** rate
+        cw, ch = max(w * factor, min_side), max(h * factor, min_side)
+        return (cx - cw / 2.0, cy - ch / 2.0, cw, ch), float(scores[winner])
 
     def _with_motion_prior(self, particles: torch.Tensor, scores: torch.Tensor,
                            search: TargetState) -> torch.Tensor:
