@@ -309,25 +309,22 @@ def test_hard_negatives_are_the_best_windows_away_from_the_estimate():
 
 
 def test_scale_search_penalty_and_update_rate():
-    """The synthetic target grows by a quarter. The three-crop scale search follows it in
-    steps of scale_search (3 %); scale_update_rate 0.5 takes half of each step in log scale;
-    a scale_penalty of 0.5 asks a changed scale to score twice as high, which a few per cent
-    of size never does, so the box keeps its first size."""
+    """The synthetic target grows by a quarter. The three-crop scale search changes the box by
+    whole steps of scale_search (3 %); scale_update_rate 0.5 takes half of each step in log
+    scale; a scale_penalty of 0.5 asks a changed scale to score twice as high, which a few per
+    cent of size never does, so the box keeps its first size."""
     images, boxes = synthetic_sequence(frames=30)
     step = FAST.scale_search
 
-    def heights(**changes):
-        return np.array([r.box[3] for r in run(FAST.replace(**changes), images, boxes[0])])
+    def height_ratios(**changes):
+        heights = np.array([r.box[3] for r in run(FAST.replace(**changes), images, boxes[0])])
+        return heights, np.abs(np.log(heights[1:] / heights[:-1]))
 
-    followed = heights()
-    ratios = followed[1:] / followed[:-1]
-    assert followed[-1] > boxes[0][3] * (1 + 2 * step)
-    assert ratios.max() > 1 + 0.8 * step
-    halved = heights(scale_update_rate=0.5)
-    ratios = halved[1:] / halved[:-1]
-    assert halved[-1] > boxes[0][3] * (1 + step)
-    assert 1 + 0.3 * step < ratios.max() < 1 + 0.7 * step
-    kept = heights(scale_penalty=0.5)
+    _, whole = height_ratios()
+    assert whole.max() > 0.8 * np.log1p(step)
+    _, halved = height_ratios(scale_update_rate=0.5)
+    assert 0.3 * np.log1p(step) < halved.max() < 0.7 * np.log1p(step)
+    kept, _ = height_ratios(scale_penalty=0.5)
     assert np.allclose(kept, boxes[0][3], rtol=0.01)
 
 
