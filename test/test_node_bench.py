@@ -75,6 +75,28 @@ def test_lag_figures_from_recorded_detections():
     assert '80 % of detections within the goal (<= 2)' in '\n'.join(result.lines())
 
 
+def test_lag_is_counted_in_images_whatever_the_stamps_jitter():
+    """Stamps are the wall clock at publication: with a jittery timer, a detection two images
+    behind the newest is 2.0x periods behind by time. It is counted as two images."""
+    from deeptrack_ros.ros.node_bench import _figures, _Record
+
+    period = int(1e9 / 60.0)
+    stamps = [k * period + (k % 3) * 300_000 for k in range(12)]  # up to 0.3 ms late
+    record = _Record()
+    record.published = {stamp: stamp for stamp in stamps}
+    record.detections = [(200 + k, stamps[k], stamps[k + 2]) for k in range(8)]
+    record.detections.append((300, stamps[8], stamps[11]))  # three images behind
+    by_time = [(newest - stamp) / period for _, stamp, newest in record.detections]
+    assert max(by_time[:8]) > 2.0  # the jitter alone would break the goal
+    result = _figures(record, 60.0, 1.0, measured_from=200, camera_end=300)
+    assert result.lag_frames_median == pytest.approx(2.0)
+    assert result.lag_frames_max == pytest.approx(3.0)
+    assert result.lag_within_goal == pytest.approx(8 / 9)
+    from deeptrack_ros.ros.node_bench import _percent
+    assert _percent(417 / 418) == '99.8 %' and _percent(1.0) == '100 %'
+    assert _percent(1 / 418) == '0.2 %' and _percent(0.8) == '80 %'
+
+
 def test_node_parameters_carry_every_config_field_with_the_parameter_type():
     config = preset('best').replace(num_particles=200)
     values = node_parameters(config, seed=3, device='cpu')

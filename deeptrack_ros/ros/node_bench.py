@@ -36,10 +36,12 @@ Figures (see `NodeBenchResult`):
   the frame waited in the one-slot buffer for the worker to finish the previous frame (up to
   one processing time): that is part of what a consumer sees, and exactly what `--rate` below
   the tracker's fps leaves out;
-- lag, at each detection's arrival during the camera phase: (newest image stamp published so
-  far - the detection's stamp) / frame period, as median, p95 and max, and the share of
-  detections within the issue's goal of at most 2 (a single late detection sets the max; the
-  share says whether it is one or many);
+- lag, at each detection's arrival during the camera phase: how many images the camera had
+  published after the detection's own, as median, p95 and max, and the share of detections
+  within the issue's goal of at most 2 (a single late detection sets the max; the share says
+  whether it is one or many). Counted in images, not as stamp difference over the period: the
+  stamps are the wall clock at publication, and a timer's jitter would put a detection exactly
+  two images behind at 2.01 periods, outside the goal;
 - counters from the last status: frames received, processed, dropped, rejected. Frames
   published but never received were replaced in the DDS reader's one-deep queue before the
   node's executor took them (newest wins there too).
@@ -106,7 +108,7 @@ class NodeBenchResult:
     overhead_ms_median: float    # status arrival - image publication - processing_time_ms
     overhead_ms_p95: float
     tracker_ms_median: float     # median processing_time_ms
-    lag_frames_median: float     # (newest published stamp - detection stamp) / frame period
+    lag_frames_median: float     # images published after the detection's own
     lag_frames_p95: float
     lag_frames_max: float        # max of the above after the warm-up
     lag_within_goal: float       # share of those detections at most LAG_GOAL_FRAMES behind
@@ -477,7 +479,14 @@ def _figures(record: _Record, rate_hz: float, seconds: float, measured_from: int
             overheads.append((arrival - sent) / 1e6 - processing_ms)
             tracker_ms.append(processing_ms)
     period_ns = 1e9 / rate_hz
-    lags = [(newest - stamp) / period_ns for arrival, stamp, newest in detections
+    order = {stamp: index for index, stamp in enumerate(sorted(published))}
+
+    def images_behind(stamp: int, newest: int) -> float:
+        if stamp in order and newest in order:
+            return float(order[newest] - order[stamp])
+        return (newest - stamp) / period_ns  # an image the record does not hold: by time
+
+    lags = [images_behind(stamp, newest) for arrival, stamp, newest in detections
             if measured_from <= arrival <= camera_end]
     return NodeBenchResult(
         rate_hz=float(rate_hz), seconds=float(seconds), published=len(published),
@@ -501,7 +510,12 @@ def _ms(value: float) -> str:
 
 
 def _percent(share: float) -> str:
-    return 'n/a' if not math.isfinite(share) else f'{100.0 * share:.0f} %'
+    """Whole per cent, but never rounded up to 100 (or down to 0) when it is not."""
+    if not math.isfinite(share):
+        return 'n/a'
+    if 0.995 <= share < 1.0 or 0.0 < share < 0.005:
+        return f'{100.0 * share:.1f} %'
+    return f'{100.0 * share:.0f} %'
 
 
 def _number(value: float, unit: str) -> str:
