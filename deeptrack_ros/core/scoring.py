@@ -47,6 +47,18 @@ class FrameScores:
     cols: torch.Tensor | None = None
 
 
+@dataclass
+class MapWindows:
+    """Every window of one level's dense map: outputs, region pixels and image boxes."""
+
+    number: int             # index into FrameScores.levels
+    level: CueLevel
+    fused: torch.Tensor     # (M, 2)
+    rows: torch.Tensor      # (M,) window top-left in region pixels
+    cols: torch.Tensor
+    boxes: torch.Tensor     # (M, 4) image-space (x, y, w, h)
+
+
 def region_bounds(boxes: np.ndarray) -> tuple[float, float, float, float]:
     """(x0, y0, x1, y1) of the window holding every box, with a small pad."""
     lo = boxes[:, :2].min(axis=0)
@@ -187,45 +199,54 @@ class FrameScorer:
         A narrow peak between particles, or in the cloud's sparse tail, is then never missed.
         The window joins the particles at the end, so index and box keep agreeing.
         """
-        stride = self.config.dense_stride
-        size = self.config.patch_size
-        best: tuple[float, int, int] | None = None
-        for number, level in enumerate(frame.levels):
-            if level is None or level.output is None:
-                continue
-            out_w = level.output.shape[2]
-            fused = level.output.flatten(1).T
-            index = torch.arange(fused.shape[0], device=fused.device)
-            rows, cols = (index // out_w) * stride, (index % out_w) * stride
-            weighted = weigh(self._window_boxes(level.region, rows, cols, size),
-                             deeptrack_score(fused))
+        best = None
+        for windows in self._map_windows(frame):
+            weighted = weigh(windows.boxes, deeptrack_score(windows.fused))
             top = int(torch.argmax(weighted))
             if best is None or float(weighted[top]) > best[0]:
-                best = (float(weighted[top]), number, top)
+                best = (float(weighted[top]), windows, top)
         if best is None:
             return frame
-        _, number, top = best
-        level = frame.levels[number]
-        out_w = level.output.shape[2]
-        row = torch.tensor([(top // out_w) * stride], device=frame.boxes.device)
-        col = torch.tensor([(top % out_w) * stride], device=frame.boxes.device)
-        fused = level.output[:, top // out_w, top % out_w][None]
-        box = self._window_boxes(level.region, row, col, size).to(frame.boxes.dtype)
+        _, windows, top = best
+        pick = slice(top, top + 1)
+        fused = windows.fused[pick]
         return FrameScores(
-            torch.cat([frame.boxes, box]), torch.cat([frame.fused, fused]),
-            torch.cat([frame.scores, deeptrack_score(fused)]), frame.levels,
-            torch.cat([frame.level_of, torch.tensor([number], device=frame.level_of.device)]),
-            frame.timings, torch.cat([frame.rows, row.to(frame.rows.dtype)]),
-            torch.cat([frame.cols, col.to(frame.cols.dtype)]))
+            torch.cat([frame.boxes, windows.boxes[pick].to(frame.boxes.dtype)]),
+            torch.cat([frame.fused, fused]), torch.cat([frame.scores, deeptrack_score(fused)]),
+            frame.levels,
+            torch.cat([frame.level_of, torch.tensor([windows.number],
+                                                    device=frame.level_of.device)]),
+            frame.timings, torch.cat([frame.rows, windows.rows[pick].to(frame.rows.dtype)]),
+            torch.cat([frame.cols, windows.cols[pick].to(frame.cols.dtype)]))
 
     def hard_windows(self, frame: FrameScores, estimate: torch.Tensor, count: int,
                      max_iou: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The `count` best-scoring windows of the dense maps with IoU <= `max_iou` to the
-        estimate (hard negatives): their image boxes, first-layer maps and fused outputs,
-        all read from what scoring computed."""
+        estimate (hard negatives; dense path): their image boxes, first-layer maps and fused
+        outputs, all read from what scoring computed."""
+        scores, boxes, maps, fused = [], [], [], []
+        for windows in self._map_windows(frame):
+            score = deeptrack_score(windows.fused)
+            score = torch.where(iou_torch(windows.boxes, estimate) <= max_iou, score,
+                                torch.full_like(score, -torch.inf))
+            top = torch.topk(score, min(count, score.shape[0])).indices
+            top = top[torch.isfinite(score[top])]
+            scores.append(score[top])
+            boxes.append(windows.boxes[top])
+            maps.append(self.net.window_first_maps(windows.level.first, windows.rows[top],
+                                                   windows.cols[top]))
+            fused.append(windows.fused[top])
+        if not scores:
+            empty = torch.empty((0, 4), device=estimate.device)
+            return empty, empty.new_empty((0,)), empty.new_empty((0, 2))
+        all_scores = torch.cat(scores)
+        keep = torch.topk(all_scores, min(count, all_scores.shape[0])).indices
+        return torch.cat(boxes)[keep], torch.cat(maps)[keep], torch.cat(fused)[keep]
+
+    def _map_windows(self, frame: FrameScores) -> list[MapWindows]:
+        """Every window of every scored level's dense map (dense path)."""
         stride = self.config.dense_stride
-        size = self.config.patch_size
-        candidates = []
+        out = []
         for number, level in enumerate(frame.levels):
             if level is None or level.output is None:
                 continue
@@ -233,22 +254,9 @@ class FrameScorer:
             fused = level.output.flatten(1).T
             index = torch.arange(fused.shape[0], device=fused.device)
             rows, cols = (index // out_w) * stride, (index % out_w) * stride
-            boxes = self._window_boxes(level.region, rows, cols, size)
-            scores = deeptrack_score(fused)
-            scores = torch.where(iou_torch(boxes, estimate) <= max_iou, scores,
-                                 torch.full_like(scores, -torch.inf))
-            top = torch.topk(scores, min(count, scores.shape[0])).indices
-            top = top[torch.isfinite(scores[top])]
-            candidates.append((scores[top], boxes[top], level.first, rows[top], cols[top],
-                               fused[top]))
-        if not candidates:
-            empty = torch.empty((0, 4), device=estimate.device)
-            return empty, empty.new_empty((0,)), empty.new_empty((0, 2))
-        scores = torch.cat([c[0] for c in candidates])
-        keep = torch.topk(scores, min(count, scores.shape[0])).indices
-        maps = torch.cat([self.net.window_first_maps(c[2], c[3], c[4]) for c in candidates])
-        return (torch.cat([c[1] for c in candidates])[keep], maps[keep],
-                torch.cat([c[5] for c in candidates])[keep])
+            out.append(MapWindows(number, level, fused, rows, cols, self._window_boxes(
+                level.region, rows, cols, self.config.patch_size)))
+        return out
 
     @staticmethod
     def _window_boxes(region: Region, rows: torch.Tensor, cols: torch.Tensor,
