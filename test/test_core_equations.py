@@ -40,6 +40,24 @@ def test_labels_strictly_above_half():
     assert labels.tolist() == [0.0, 0.0, 1.0, 1.0]
 
 
+def test_soft_labels_rise_linearly_from_the_threshold_to_full_overlap():
+    iou = torch.tensor([0.2, 0.5, 0.6, 0.75, 0.9, 1.0])
+    soft = TrackerConfig(label_full_iou=1.0)
+    labels, importance = labels_and_importance(iou, soft)
+    torch.testing.assert_close(labels, torch.tensor([0.0, 0.0, 0.2, 0.5, 0.8, 1.0]))
+    torch.testing.assert_close(importance, sample_importance(iou, 1.0))
+    # Full label from 0.8 on: the ramp is steeper and flat above it.
+    labels, _ = labels_and_importance(iou, TrackerConfig(label_full_iou=0.8))
+    torch.testing.assert_close(labels, torch.tensor([0.0, 0.0, 1 / 3, 5 / 6, 1.0, 1.0]))
+
+
+def test_label_full_iou_at_or_below_the_threshold_keeps_the_step():
+    iou = torch.tensor([0.6, 0.65, 0.75])
+    banded = TrackerConfig(iou_positive=0.7, iou_negative=0.5, label_full_iou=0.6)
+    labels, _ = labels_and_importance(iou, banded)
+    assert labels.tolist() == [0.0, 0.0, 1.0]
+
+
 def test_ambiguous_band_between_thresholds_has_zero_importance():
     iou = torch.tensor([0.2, 0.5, 0.6, 0.7, 0.75, 1.0])
     # The paper's single threshold: no band, Theta as printed everywhere.

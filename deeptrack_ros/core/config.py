@@ -144,6 +144,11 @@ class TrackerConfig:
         0.5, 'IoU at or below which a sample is a negative; samples between this and '
         'iou_positive are ambiguous and get importance 0 (equal thresholds: no band, as in '
         'Eq. 6).', 0.0, 1.0)
+    label_full_iou: float = _f(
+        0.5, 'IoU at and above which a sample is labelled 1; from iou_positive up to it the '
+        'scalar label rises linearly from 0 (soft labels: the response then peaks at the '
+        'target instead of forming a plateau). At or below iou_positive: Eq. 6\'s step.',
+        0.0, 1.0)
     theta_steepness: float = _f(1.0, 'Steepness k of the importance Theta (Eq. 5); 1 is the '
                                 'printed form.', 1e-3, 1e3)
     truncation_beta: float = _f(0.0025, 'Truncated-norm threshold beta (Eq. 9).', 0.0, 10.0)
