@@ -51,6 +51,16 @@ def test_soft_labels_rise_linearly_from_the_threshold_to_full_overlap():
     torch.testing.assert_close(labels, torch.tensor([0.0, 0.0, 1 / 3, 5 / 6, 1.0, 1.0]))
 
 
+def test_soft_label_floor_lifts_the_ramp_above_the_threshold_only():
+    iou = torch.tensor([0.2, 0.5, 0.6, 0.75, 1.0])
+    # Floor 0.5 over a ramp from 0.5 to 1: a positive's label is its IoU.
+    labels, _ = labels_and_importance(iou, TrackerConfig(label_full_iou=1.0, label_floor=0.5))
+    torch.testing.assert_close(labels, torch.tensor([0.0, 0.0, 0.6, 0.75, 1.0]))
+    # Floor 1: Eq. 6's step again.
+    labels, _ = labels_and_importance(iou, TrackerConfig(label_full_iou=1.0, label_floor=1.0))
+    assert labels.tolist() == [0.0, 0.0, 1.0, 1.0, 1.0]
+
+
 def test_label_full_iou_at_or_below_the_threshold_keeps_the_step():
     iou = torch.tensor([0.6, 0.65, 0.75])
     banded = TrackerConfig(iou_positive=0.7, iou_negative=0.5, label_full_iou=0.6)

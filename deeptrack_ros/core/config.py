@@ -149,6 +149,9 @@ class TrackerConfig:
         'scalar label rises linearly from 0 (soft labels: the response then peaks at the '
         'target instead of forming a plateau). At or below iou_positive: Eq. 6\'s step.',
         0.0, 1.0)
+    label_floor: float = _f(
+        0.0, 'Soft label of a sample just above iou_positive (only with label_full_iou above '
+        'it): labels rise from this to 1. 0: a plain ramp; 1: Eq. 6\'s step.', 0.0, 1.0)
     theta_steepness: float = _f(1.0, 'Steepness k of the importance Theta (Eq. 5); 1 is the '
                                 'printed form.', 1e-3, 1e3)
     truncation_beta: float = _f(0.0025, 'Truncated-norm threshold beta (Eq. 9).', 0.0, 10.0)

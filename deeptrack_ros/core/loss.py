@@ -16,18 +16,22 @@ def sample_importance(iou: torch.Tensor, steepness: float) -> torch.Tensor:
     return (2.0 / (1.0 + torch.exp(-steepness * (iou - 0.5))) - 1.0).abs()
 
 
-def structural_labels(iou: torch.Tensor, threshold: float,
-                      full: float | None = None) -> torch.Tensor:
+def structural_labels(iou: torch.Tensor, threshold: float, full: float | None = None,
+                      floor: float = 0.0) -> torch.Tensor:
     """Eq. 6: scalar label 1 (positive, target [1, 0]) when IoU > threshold, else 0.
 
-    With `full` above the threshold the label instead rises linearly from 0 at the threshold
-    to 1 at `full` (soft labels). Eq. 6 gives a window shifted by a fifth of the target the
-    same label as the target itself, so the network learns a flat top and its argmax wanders
-    over it; a ramp keeps the top at the target while labelling the same windows positive.
+    With `full` above the threshold a positive's label instead rises linearly from `floor`
+    just above the threshold to 1 at `full` (soft labels). Eq. 6 gives a window shifted by a
+    fifth of the target the same label as the target itself, so the network learns a flat
+    top and its argmax wanders over it; a ramp keeps the top at the target while labelling the
+    same windows positive. The floor keeps those windows well above a negative, so the
+    target's score falls less when its appearance changes.
     """
+    positive = iou > threshold
     if full is None or full <= threshold:
-        return (iou > threshold).to(iou.dtype)
-    return ((iou - threshold) / (full - threshold)).clamp(0.0, 1.0)
+        return positive.to(iou.dtype)
+    ramp = ((iou - threshold) / (full - threshold)).clamp(0.0, 1.0)
+    return torch.where(positive, floor + (1.0 - floor) * ramp, torch.zeros_like(iou))
 
 
 def labels_and_importance(iou: torch.Tensor, config: TrackerConfig
@@ -39,7 +43,8 @@ def labels_and_importance(iou: torch.Tensor, config: TrackerConfig
     no such band. A band makes the response narrower than Eq. 6's plateau: with every window
     over IoU 0.5 positive, a large target's response is flat over a third of its width.
     """
-    labels = structural_labels(iou, config.iou_positive, config.label_full_iou)
+    labels = structural_labels(iou, config.iou_positive, config.label_full_iou,
+                               config.label_floor)
     importance = sample_importance(iou, config.theta_steepness)
     if config.iou_negative < config.iou_positive:
         ambiguous = (iou > config.iou_negative) & (iou <= config.iou_positive)
