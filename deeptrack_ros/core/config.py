@@ -137,6 +137,37 @@ class TrackerConfig:
     min_object_size: float = _f(4.0, 'Smallest box side (px) the tracker will shrink to.',
                                 1.0, 1e4)
 
+    # --- correlation-filter refinement of the estimate (not in the paper) ------------------
+    correlation_refine: bool = _f(
+        False, 'Move the estimate\'s centre to the peak of a correlation filter learned online '
+        'around the target (HOG-like cells, Gaussian label): Eq. 6\'s labels make the '
+        'network\'s response a plateau, the filter\'s peaks where the appearance aligns. '
+        'The CNN still finds the target and decides when it is lost (false = the paper).')
+    correlation_scale: bool = _f(
+        False, 'With correlation_refine, set the box size with a one-dimensional scale filter '
+        'over correlation_scales box sizes (DSST) instead of the particles and scale_search.')
+    correlation_padding: float = _f(1.5, 'The translation filter sees the box enlarged by 1 + '
+                                    'this in each direction.', 0.25, 5.0)
+    correlation_template: float = _f(
+        128.0, 'Geometric mean side (px) of the padded window once resampled on the first '
+        'frame; fixes the filter\'s grid and cost.', 32.0, 512.0)
+    correlation_cell: int = _f(4, 'Side of the feature cells (resampled px).', 1, 16)
+    correlation_sigma: float = _f(0.0625, 'Deviation of the translation filter\'s Gaussian '
+                                  'label, as a fraction of the target\'s size in cells.',
+                                  0.001, 1.0)
+    correlation_lambda: float = _f(0.01, 'Ridge regulariser of both filters.', 1e-6, 10.0)
+    correlation_learning_rate: float = _f(
+        0.025, 'Weight of each learned frame in the filters (the rest is their past).',
+        0.0, 1.0)
+    correlation_max_shift: float = _f(
+        0.25, 'Largest move of the estimate by the translation filter, as a fraction of the '
+        'box size; a farther peak is distrusted and the CNN\'s centre kept.', 0.0, 2.0)
+    correlation_scales: int = _f(33, 'Box sizes the scale filter compares.', 3, 101)
+    correlation_scale_step: float = _f(1.02, 'Ratio of neighbouring box sizes of the scale '
+                                       'filter.', 1.001, 1.5)
+    correlation_scale_area: float = _f(1024.0, 'Area (px) every scale sample is resampled to.',
+                                       64.0, 16384.0)
+
     # --- structural, truncated loss (Sec. II-D) -------------------------------------------
     iou_positive: float = _f(0.5, 'IoU above which a sample is labelled positive (Eq. 6).',
                              0.0, 1.0)

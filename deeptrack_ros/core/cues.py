@@ -184,25 +184,28 @@ def normalise_patches(patches: torch.Tensor, config: TrackerConfig) -> torch.Ten
 
 
 def crop_patches(cues: torch.Tensor, region: Region, boxes: torch.Tensor,
-                 patch_size: int) -> torch.Tensor:
+                 patch_size: int | tuple[int, int]) -> torch.Tensor:
     """Crop and resize every (x, y, w, h) image box from the cue maps in one grid_sample.
 
-    Returns (N, C, P, P). Boxes reaching outside the region read replicated border values.
+    `patch_size` is a side (square patches, the network's) or (height, width). Returns
+    (N, C, height, width). Boxes reaching outside the region read replicated border values.
     """
+    out_h, out_w = (patch_size, patch_size) if isinstance(patch_size, int) else patch_size
     count = boxes.shape[0]
     device = cues.device
-    steps = (torch.arange(patch_size, device=device, dtype=torch.float32) + 0.5) / patch_size
+    steps_x = (torch.arange(out_w, device=device, dtype=torch.float32) + 0.5) / out_w
+    steps_y = (torch.arange(out_h, device=device, dtype=torch.float32) + 0.5) / out_h
     rx = (boxes[:, 0:1] - region.x0) * region.scale_x
     ry = (boxes[:, 1:2] - region.y0) * region.scale_y
     rw = boxes[:, 2:3] * region.scale_x
     rh = boxes[:, 3:4] * region.scale_y
-    gx = (rx + steps.unsqueeze(0) * rw) * (2.0 / region.width) - 1.0
-    gy = (ry + steps.unsqueeze(0) * rh) * (2.0 / region.height) - 1.0
+    gx = (rx + steps_x.unsqueeze(0) * rw) * (2.0 / region.width) - 1.0
+    gy = (ry + steps_y.unsqueeze(0) * rh) * (2.0 / region.height) - 1.0
     grid = torch.stack(
-        [gx.unsqueeze(1).expand(count, patch_size, patch_size),
-         gy.unsqueeze(2).expand(count, patch_size, patch_size)], dim=-1)
-    grid = grid.reshape(1, count * patch_size, patch_size, 2)
+        [gx.unsqueeze(1).expand(count, out_h, out_w),
+         gy.unsqueeze(2).expand(count, out_h, out_w)], dim=-1)
+    grid = grid.reshape(1, count * out_h, out_w, 2)
     sampled = F.grid_sample(cues.unsqueeze(0), grid, mode='bilinear', padding_mode='border',
                             align_corners=False)
     channels = cues.shape[0]
-    return sampled.view(channels, count, patch_size, patch_size).permute(1, 0, 2, 3).contiguous()
+    return sampled.view(channels, count, out_h, out_w).permute(1, 0, 2, 3).contiguous()

@@ -19,6 +19,7 @@ import torch
 
 from deeptrack_ros.core.boxes import iou_torch, validate_box
 from deeptrack_ros.core.config import DEFAULT_MODE, TrackerConfig, preset
+from deeptrack_ros.core.correlation import CorrelationRefiner
 from deeptrack_ros.core.cues import is_gray
 from deeptrack_ros.core.learner import OnlineLearner, SampleSet, UpdateOutcome
 from deeptrack_ros.core.loss import labels_and_importance, sample_importance, structural_loss
@@ -124,6 +125,10 @@ class DeepTracker:
         self._velocity = (0.0, 0.0)
 
         self.scorer = FrameScorer(self.net, config, self.gray, self.device)
+        self.refiner: CorrelationRefiner | None = None
+        if config.correlation_refine:
+            self.refiner = CorrelationRefiner(config, self.device)
+            self.refiner.initialize(image, box)
         negatives = draw_particles(self.state, config.negatives_per_frame, config, self.rng,
                                    image.shape[:2], config.first_frame_negative_spread)
         boxes_np = np.vstack([np.asarray(box)[None], negatives, self._scale_boxes(box)])
@@ -193,7 +198,7 @@ class DeepTracker:
             estimate_box = self._estimate(particles, scores, best)
             estimate = torch.as_tensor(estimate_box, dtype=torch.float32, device=self.device)
             quality = tracking_quality(scores, fused, particles, estimate, best_score, config)
-            if config.scale_search > 0:
+            if config.scale_search > 0 and not (self.refiner and config.correlation_scale):
                 estimate_box, best_score = self._refine_scale(frame_scores, estimate_box,
                                                               best_score)
                 estimate = torch.as_tensor(estimate_box, dtype=torch.float32,
@@ -202,6 +207,10 @@ class DeepTracker:
                                size=min(config.negatives_per_frame, config.num_particles),
                                replace=False)
         pick_t = torch.from_numpy(pick).to(self.device)
+        if self.refiner is not None:
+            estimate_box, best_score = self._refine(image, frame_scores, estimate_box,
+                                                    best_score)
+            estimate = torch.as_tensor(estimate_box, dtype=torch.float32, device=self.device)
         confidence = _confidence(best_score)
         reliability = self._reliability(confidence)
         lost = confidence < config.lost_score or reliability < config.lost_reliability
@@ -237,6 +246,8 @@ class DeepTracker:
         else:
             t3, outcome = self._learn(image, frame_scores, estimate, best, pick, pick_t,
                                       quality)
+            if self.refiner is not None:
+                self.refiner.learn(image, estimate_box)
         self._sync()
         t4 = time.perf_counter()
         if lost:
@@ -417,6 +428,40 @@ class DeepTracker:
         factor = factors[winner] ** rate
         cw, ch = max(w * factor, min_side), max(h * factor, min_side)
         return (cx - cw / 2.0, cy - ch / 2.0, cw, ch), float(scores[winner])
+
+    def _refine(self, image: np.ndarray, frame_scores: FrameScores, estimate_box: Box,
+                best_score: float) -> tuple[Box, float]:
+        """The estimate after the correlation filters (see `CorrelationRefiner`), and its score.
+
+        The filters refine the CNN's estimate. When that estimate jumped farther from the last
+        state than the filters may move a box, the filters also look where the target was,
+        and the place whose filter response peaks higher wins: a distractor the network
+        scores as high as the target rarely matches the filters' template, a target that
+        really moved far does not match it where it was. If the last state's place wins, the
+        network scores the box there, so confidence and loss describe the box reported.
+        With correlation_scale the size comes from the last state times the scale filter's
+        factor: the particles' 1 % scale noise is not evidence of a size change.
+        """
+        config = self.config
+        state = self.state
+        if config.correlation_scale:
+            size = (state.width, state.height)
+        else:
+            size = (estimate_box[2], estimate_box[3])
+        refined = self.refiner.refine(image, estimate_box, size)
+        x, y, w, h = estimate_box
+        limit = config.correlation_max_shift
+        if (abs(x + w / 2.0 - state.cx) <= limit * size[0]
+                and abs(y + h / 2.0 - state.cy) <= limit * size[1]):
+            return refined.box, best_score
+        stayed = self.refiner.refine(image, (state.cx - w / 2.0, state.cy - h / 2.0, w, h),
+                                     size)
+        if stayed.peak <= refined.peak:
+            return refined.box, best_score
+        boxes = torch.as_tensor([stayed.box], dtype=torch.float32, device=self.device)
+        with torch.no_grad():
+            score = deeptrack_score(self.net(self.scorer.crop(frame_scores, boxes)).fused)
+        return stayed.box, float(score[0])
 
     def _with_motion_prior(self, particles: torch.Tensor, scores: torch.Tensor,
                            search: TargetState) -> torch.Tensor:

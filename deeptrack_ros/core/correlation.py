@@ -1,0 +1,291 @@
+"""Correlation filters that refine the CNN's estimate: position to a fraction of a cell, and
+scale (discriminative scale space tracking, Danelljan et al., BMVC 2014).
+
+Why: Eq. 6 labels every window with IoU > 0.5 as the target, so the network's response is a
+plateau about a fifth of the object wide and it cannot tell boxes a few per cent apart in size
+from each other. A correlation filter is trained with a narrow Gaussian label instead: its
+response peaks where the learned appearance aligns with the image, to a fraction of a pixel,
+and a one-dimensional filter across a pyramid of box sizes does the same for scale. The CNN
+still decides where the target is (it searches the whole particle cloud and knows when the
+target is lost); the filters only move its estimate within a small neighbourhood.
+
+Every filter is a ridge regression solved in closed form in the Fourier domain per feature
+channel, A_l = conj(G) F_l and B = sum_l conj(F_l) F_l + lambda, blended over frames with a
+learning rate. Features are gradient-orientation histograms on cells (HOG-like) plus the mean
+intensity of each cell, computed with torch so the refiner runs on the tracker's device.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from deeptrack_ros.core.config import TrackerConfig
+from deeptrack_ros.core.cues import Region, crop_patches, extract_region, luminance
+from deeptrack_ros.core.result import Box
+
+ORIENTATION_BINS = 9
+"""Unsigned gradient orientations over [0, pi) per cell, as in HOG."""
+_HOG_CLIP = 0.2
+_EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class Refinement:
+    """What the filters did to one estimate: the refined box, the translation filter's shift
+    (image px), the scale factor applied and the translation response's peak value."""
+
+    box: Box
+    shift: tuple[float, float]
+    scale_factor: float
+    peak: float
+    shift_accepted: bool
+
+
+def orientation_cells(gray: torch.Tensor, cell: int) -> torch.Tensor:
+    """HOG votes of a (1, H, W) gray image in [0, 1], summed over cell x cell blocks:
+    (bins + 1, H // cell, W // cell).
+
+    Each pixel votes its gradient magnitude into the two nearest of nine unsigned orientation
+    bins; the last channel is the mean intensity. Sampling this grid bilinearly gives a cell
+    histogram for a box of any size and position, so one pass over the region serves the
+    translation window and every box of the scale pyramid.
+    """
+    padded = F.pad(gray.unsqueeze(0), (1, 1, 1, 1), mode='replicate')[0]
+    gx = (padded[:, 1:-1, 2:] - padded[:, 1:-1, :-2]) * 0.5
+    gy = (padded[:, 2:, 1:-1] - padded[:, :-2, 1:-1]) * 0.5
+    magnitude = torch.sqrt(gx * gx + gy * gy)
+    angle = torch.remainder(torch.atan2(gy, gx), math.pi) * (ORIENTATION_BINS / math.pi)
+    lower = torch.floor(angle)
+    upper_weight = angle - lower
+    lower_bin = lower.long() % ORIENTATION_BINS
+    upper_bin = (lower_bin + 1) % ORIENTATION_BINS
+    maps = torch.zeros((ORIENTATION_BINS + 1,) + gray.shape[1:], device=gray.device,
+                       dtype=gray.dtype)
+    maps[:ORIENTATION_BINS].scatter_add_(0, lower_bin, magnitude * (1.0 - upper_weight))
+    maps[:ORIENTATION_BINS].scatter_add_(0, upper_bin, magnitude * upper_weight)
+    maps[ORIENTATION_BINS] = gray[0]
+    return F.avg_pool2d(maps.unsqueeze(0), cell, cell)[0]
+
+
+def normalise_cells(cells: torch.Tensor) -> torch.Tensor:
+    """HOG normalisation of (N, bins + 1, h, w) sampled cells: each cell's orientations are
+    divided by the gradient energy of its 3 x 3 neighbours and clipped (contrast invariance);
+    the intensity channel is centred so uniform regions of different brightness differ."""
+    hog = cells[:, :ORIENTATION_BINS]
+    energy = F.avg_pool2d((hog * hog).sum(dim=1, keepdim=True), 3, 1, 1,
+                          count_include_pad=False)
+    hog = (hog / torch.sqrt(energy * ORIENTATION_BINS + _EPS)).clamp(max=_HOG_CLIP)
+    return torch.cat([hog, cells[:, ORIENTATION_BINS:] - 0.5], dim=1)
+
+
+def _hann(length: int, device: torch.device) -> torch.Tensor:
+    """A Hann window that is positive at both ends (so no feature is erased entirely)."""
+    n = torch.arange(length, device=device, dtype=torch.float32)
+    return 0.5 - 0.5 * torch.cos(2.0 * math.pi * (n + 1) / (length + 1))
+
+
+def _gaussian_label(shape: tuple[int, ...], sigma: float, device: torch.device) -> torch.Tensor:
+    """A Gaussian of the given deviation (cells) peaking at index 0 of every axis (circularly),
+    so a response's argmax index is directly the displacement."""
+    label = torch.ones(shape, device=device)
+    for axis, length in enumerate(shape):
+        offsets = torch.arange(length, device=device, dtype=torch.float32)
+        offsets = torch.where(offsets > length // 2, offsets - length, offsets)
+        profile = torch.exp(-0.5 * (offsets / sigma) ** 2)
+        view = [1] * len(shape)
+        view[axis] = length
+        label = label * profile.view(view)
+    return label
+
+
+def _subcell_peak(response: torch.Tensor) -> tuple[list[float], float]:
+    """Argmax of a real response with a parabola fitted through each axis's neighbours
+    (circularly), as a signed displacement in cells per axis, and the peak value."""
+    flat_index = int(torch.argmax(response))
+    index = np.unravel_index(flat_index, tuple(response.shape))
+    peak = float(response.reshape(-1)[flat_index])
+    displacement = []
+    for axis, length in enumerate(response.shape):
+        position = float(index[axis])
+        if length >= 3:
+            before = list(index)
+            after = list(index)
+            before[axis] = (index[axis] - 1) % length
+            after[axis] = (index[axis] + 1) % length
+            left = float(response[tuple(before)])
+            right = float(response[tuple(after)])
+            curvature = left - 2.0 * peak + right
+            if curvature < 0:
+                position += 0.5 * (left - right) / curvature
+        if position > length / 2.0:
+            position -= length
+        displacement.append(position)
+    return displacement, peak
+
+
+class _Filter:
+    """One multi-channel correlation filter in the Fourier domain, over the last `dims` axes
+    of (C, ...) features: numerator A (C, ...) and denominator B (...), blended over frames."""
+
+    def __init__(self, label: torch.Tensor, window: torch.Tensor, regulariser: float) -> None:
+        self.dims = tuple(range(-label.dim(), 0))
+        self.label_f = torch.fft.fftn(label, dim=self.dims)
+        self.window = window
+        self.regulariser = regulariser
+        self.numerator: torch.Tensor | None = None
+        self.denominator: torch.Tensor | None = None
+
+    def learn(self, features: torch.Tensor, rate: float) -> None:
+        """Blend this sample's closed-form solution into the filter (rate 1 replaces it)."""
+        spectrum = torch.fft.fftn(features * self.window, dim=self.dims)
+        numerator = torch.conj(self.label_f) * spectrum
+        denominator = (spectrum.real ** 2 + spectrum.imag ** 2).sum(dim=0)
+        if self.numerator is None or rate >= 1.0:
+            self.numerator, self.denominator = numerator, denominator
+        else:
+            self.numerator = (1.0 - rate) * self.numerator + rate * numerator
+            self.denominator = (1.0 - rate) * self.denominator + rate * denominator
+
+    def respond(self, features: torch.Tensor) -> torch.Tensor:
+        """The real correlation response to features of the filter's shape."""
+        spectrum = torch.fft.fftn(features * self.window, dim=self.dims)
+        combined = (torch.conj(self.numerator) * spectrum).sum(dim=0)
+        return torch.fft.ifftn(combined / (self.denominator + self.regulariser),
+                               dim=self.dims).real
+
+
+class CorrelationRefiner:
+    """Position and scale filters around the target, trained from the first box and then from
+    every frame the tracker learns from (see `TrackerConfig.correlation_refine`)."""
+
+    def __init__(self, config: TrackerConfig, device: torch.device) -> None:
+        self.config = config
+        self.device = device
+        self._translation: _Filter | None = None
+        self._scale: _Filter | None = None
+        self._cache: tuple[np.ndarray, float, torch.Tensor, Region] | None = None
+
+    def initialize(self, image: np.ndarray, box: Box) -> None:
+        """Fix the filters' geometry from the first box and train them on it."""
+        config = self.config
+        cell = config.correlation_cell
+        _, _, w, h = box
+        pad = 1.0 + config.correlation_padding
+        # Resampling factor at the first frame's size: the padded window's geometric mean
+        # side becomes correlation_template px; later frames keep the grid and rescale.
+        factor = config.correlation_template / math.sqrt(w * pad * h * pad)
+        self.cells = (max(4, int(round(h * pad * factor / cell))),
+                      max(4, int(round(w * pad * factor / cell))))
+        target_cells = math.sqrt(self.cells[0] * self.cells[1]) / pad
+        sigma = max(target_cells * config.correlation_sigma, 0.25)
+        rows, cols = _hann(self.cells[0], self.device), _hann(self.cells[1], self.device)
+        window = rows[:, None] * cols[None, :]
+        self._translation = _Filter(_gaussian_label(self.cells, sigma, self.device), window,
+                                    config.correlation_lambda)
+        count = config.correlation_scales
+        half = (count - 1) / 2.0
+        self.scale_exponents = torch.arange(count, device=self.device,
+                                            dtype=torch.float32) - half
+        self.scale_factors = config.correlation_scale_step ** self.scale_exponents
+        model = math.sqrt(config.correlation_scale_area / (w * h))
+        self.scale_cells = (max(2, int(round(h * model / cell))),
+                            max(2, int(round(w * model / cell))))
+        scale_sigma = max(count / math.sqrt(33.0) * 0.25, 0.25)
+        self._scale = _Filter(_gaussian_label((count,), scale_sigma, self.device),
+                              _hann(count, self.device), config.correlation_lambda)
+        self._cache = None
+        self.learn(image, box, 1.0)
+
+    def refine(self, image: np.ndarray, box: Box, size: tuple[float, float]) -> Refinement:
+        """Move `box`'s centre to the translation filter's peak (when within
+        correlation_max_shift of the box size) and, with correlation_scale, set its size to
+        `size` (w, h) times the scale filter's best factor; otherwise keep `box`'s size.
+        The centre stays inside the image, like every particle's."""
+        config = self.config
+        x, y, w, h = box
+        cx, cy = x + w / 2.0, y + h / 2.0
+        base_w, base_h = size
+        maps, region = self._region_maps(image, cx, cy, base_w, base_h)
+        features = self._window_features(maps, region, cx, cy, base_w, base_h)
+        (dy_cells, dx_cells), peak = _subcell_peak(self._translation.respond(features))
+        pad = 1.0 + config.correlation_padding
+        shift_x = dx_cells * base_w * pad / self.cells[1]
+        shift_y = dy_cells * base_h * pad / self.cells[0]
+        accepted = (abs(shift_x) <= config.correlation_max_shift * base_w
+                    and abs(shift_y) <= config.correlation_max_shift * base_h)
+        if accepted:
+            cx = min(max(cx + shift_x, 0.0), float(image.shape[1]))
+            cy = min(max(cy + shift_y, 0.0), float(image.shape[0]))
+        factor = 1.0
+        out_w, out_h = w, h
+        if config.correlation_scale:
+            response = self._scale.respond(self._scale_features(maps, region, cx, cy, base_w,
+                                                                base_h))
+            (exponent,), _ = _subcell_peak(response)
+            limit = float(self.scale_exponents[-1])
+            factor = config.correlation_scale_step ** max(-limit, min(limit, exponent))
+            min_side = config.min_object_size
+            out_w, out_h = max(base_w * factor, min_side), max(base_h * factor, min_side)
+        return Refinement(box=(cx - out_w / 2.0, cy - out_h / 2.0, out_w, out_h),
+                          shift=(shift_x, shift_y), scale_factor=factor, peak=peak,
+                          shift_accepted=accepted)
+
+    def learn(self, image: np.ndarray, box: Box, rate: float | None = None) -> None:
+        """Blend the appearance at `box` into both filters (rate: correlation_learning_rate).
+        Reuses the maps `refine` computed for the same image when they cover the box."""
+        rate = self.config.correlation_learning_rate if rate is None else rate
+        x, y, w, h = box
+        cx, cy = x + w / 2.0, y + h / 2.0
+        maps, region = self._region_maps(image, cx, cy, w, h)
+        self._translation.learn(self._window_features(maps, region, cx, cy, w, h), rate)
+        if self.config.correlation_scale:
+            self._scale.learn(self._scale_features(maps, region, cx, cy, w, h), rate)
+
+    # ----------------------------------------------------------------------------------
+    def _region_maps(self, image: np.ndarray, cx: float, cy: float, w: float, h: float
+                     ) -> tuple[torch.Tensor, Region]:
+        """Orientation cells of the image around the padded window, at the filters' resolution
+        (the returned region maps image pixels to cells). The region reaches far enough for
+        the window after the largest accepted shift and for the largest box of the scale
+        pyramid, so `learn` after `refine` on the same image reuses it (the cache holds the
+        last image and its cells)."""
+        cached = self._cache
+        if cached is not None and cached[0] is image and abs(cached[1] / w - 1.0) < 0.2:
+            return cached[2], cached[3]
+        config = self.config
+        pad = 1.0 + config.correlation_padding
+        largest = config.correlation_scale_step ** ((config.correlation_scales - 1) / 2.0)
+        half = 0.5 * max(pad, largest) + config.correlation_max_shift + 0.1
+        bounds = (cx - w * half, cy - h * half, cx + w * half, cy + h * half)
+        scale = (self.cells[1] * config.correlation_cell / (w * pad),
+                 self.cells[0] * config.correlation_cell / (h * pad))
+        pixels, pixel_region = extract_region(image, bounds, scale, self.device)
+        cell = config.correlation_cell
+        maps = orientation_cells(luminance(pixels), cell)
+        region = Region(pixel_region.x0, pixel_region.y0, pixel_region.scale_x / cell,
+                        pixel_region.scale_y / cell, maps.shape[2], maps.shape[1])
+        self._cache = (image, w, maps, region)
+        return maps, region
+
+    def _window_features(self, maps: torch.Tensor, region: Region, cx: float, cy: float,
+                         w: float, h: float) -> torch.Tensor:
+        """(C, cells_h, cells_w) features of the padded window centred at (cx, cy)."""
+        pad = 1.0 + self.config.correlation_padding
+        box = torch.tensor([[cx - w * pad / 2.0, cy - h * pad / 2.0, w * pad, h * pad]],
+                           device=self.device)
+        return normalise_cells(crop_patches(maps, region, box, self.cells))[0]
+
+    def _scale_features(self, maps: torch.Tensor, region: Region, cx: float, cy: float,
+                        w: float, h: float) -> torch.Tensor:
+        """(D, scales) features: the box at every scale factor, sampled on the scale model's
+        cell grid and flattened."""
+        factors = self.scale_factors
+        widths, heights = w * factors, h * factors
+        boxes = torch.stack([cx - widths / 2.0, cy - heights / 2.0, widths, heights], dim=1)
+        features = normalise_cells(crop_patches(maps, region, boxes, self.scale_cells))
+        return features.flatten(1).transpose(0, 1).contiguous()
