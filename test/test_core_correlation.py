@@ -8,10 +8,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from deeptrack_ros.core import DeepTracker
 from deeptrack_ros.core.boxes import iou_xywh
 from deeptrack_ros.core.config import TrackerConfig
 from deeptrack_ros.core.correlation import (ORIENTATION_BINS, CorrelationRefiner,
                                             orientation_cells)
+from deeptrack_ros.core.sampling import draw_particles
 from test_core_tracker import FAST, run, synthetic_sequence
 
 CPU = torch.device('cpu')
@@ -138,3 +140,25 @@ def test_tracker_with_refinement_follows_and_is_deterministic():
     assert [r.box for r in again] == [r.box for r in results[:8]]
     # The box grows with the target (25 % over the sequence) through the scale filter.
     assert tracked[-1, 3] > tracked[0, 3] * 1.1
+
+
+def test_a_far_jump_of_the_network_is_checked_where_the_target_was():
+    images, boxes = synthetic_sequence(frames=2)
+    config = FAST.replace(correlation_refine=True, correlation_scale=True,
+                          first_frame_iterations=20)
+    tracker = DeepTracker(config, device='cpu', seed=0)
+    tracker.initialize(images[0], boxes[0])
+    state = tracker.state
+    particles = draw_particles(state, 300, config, np.random.default_rng(0),
+                               images[0].shape[:2], 3.0)
+    scores = tracker.scorer.score(images[0], particles, state.height, state.aspect)
+    x, y, w, h = boxes[0]
+    # The network's estimate 3 px off: refined towards the target, its score kept.
+    near, near_score = tracker._refine(images[0], scores, (x + 3, y, w, h), -7.0)
+    assert near_score == -7.0
+    assert abs(near[0] - x) < 1.5 and abs(near[1] - y) < 1.5
+    # 25 px off (beyond max_shift of a 30 px box) on background: the filters peak higher
+    # where the target was, so that place wins and the network scores it afresh.
+    far, far_score = tracker._refine(images[0], scores, (x + 25, y, w, h), -7.0)
+    assert abs(far[0] - x) < 1.5 and abs(far[1] - y) < 1.5
+    assert far_score != -7.0 and far_score > 0

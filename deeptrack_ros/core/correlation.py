@@ -174,7 +174,7 @@ class CorrelationRefiner:
         """Fix the filters' geometry from the first box and train them on it."""
         config = self.config
         cell = config.correlation_cell
-        _, _, w, h = box
+        w, h = float(box[2]), float(box[3])
         pad = 1.0 + config.correlation_padding
         # Resampling factor at the first frame's size: the padded window's geometric mean
         # side becomes correlation_template px; later frames keep the grid and rescale.
@@ -207,9 +207,9 @@ class CorrelationRefiner:
         `size` (w, h) times the scale filter's best factor; otherwise keep `box`'s size.
         The centre stays inside the image, like every particle's."""
         config = self.config
-        x, y, w, h = box
+        x, y, w, h = (float(v) for v in box)
         cx, cy = x + w / 2.0, y + h / 2.0
-        base_w, base_h = size
+        base_w, base_h = float(size[0]), float(size[1])
         maps, region = self._region_maps(image, cx, cy, base_w, base_h)
         features = self._window_features(maps, region, cx, cy, base_w, base_h)
         (dy_cells, dx_cells), peak = _subcell_peak(self._translation.respond(features))
@@ -239,7 +239,7 @@ class CorrelationRefiner:
         """Blend the appearance at `box` into both filters (rate: correlation_learning_rate).
         Reuses the maps `refine` computed for the same image when they cover the box."""
         rate = self.config.correlation_learning_rate if rate is None else rate
-        x, y, w, h = box
+        x, y, w, h = (float(v) for v in box)
         cx, cy = x + w / 2.0, y + h / 2.0
         maps, region = self._region_maps(image, cx, cy, w, h)
         self._translation.learn(self._window_features(maps, region, cx, cy, w, h), rate)
@@ -277,7 +277,7 @@ class CorrelationRefiner:
         """(C, cells_h, cells_w) features of the padded window centred at (cx, cy)."""
         pad = 1.0 + self.config.correlation_padding
         box = torch.tensor([[cx - w * pad / 2.0, cy - h * pad / 2.0, w * pad, h * pad]],
-                           device=self.device)
+                           dtype=torch.float32, device=self.device)
         return normalise_cells(crop_patches(maps, region, box, self.cells))[0]
 
     def _scale_features(self, maps: torch.Tensor, region: Region, cx: float, cy: float,
