@@ -162,3 +162,25 @@ def test_a_far_jump_of_the_network_is_checked_where_the_target_was():
     far, far_score = tracker._refine(images[0], scores, (x + 25, y, w, h), -7.0)
     assert abs(far[0] - x) < 1.5 and abs(far[1] - y) < 1.5
     assert far_score != -7.0 and far_score > 0
+
+
+def test_low_peaks_leave_the_box_and_scale_changes_are_bounded():
+    image = _texture((220, 260), seed=1)
+    box = (110.0, 90.0, 40.0, 40.0)
+    # Another scene altogether: the filters' peak is low, and below min_peak nothing moves.
+    elsewhere = _texture((220, 260), seed=9)
+    strict = CorrelationRefiner(CONFIG.replace(correlation_min_peak=0.5), CPU)
+    strict.initialize(image, box)
+    outcome = strict.refine(elsewhere, box, (40.0, 40.0))
+    assert outcome.peak < 0.5
+    assert not outcome.shift_accepted and outcome.scale_factor == 1.0
+    assert outcome.box == box
+    # A zoom of 4 % in one frame (the filter, trained on one frame, sees part of it), with
+    # at most 0.1 % allowed per frame.
+    bounded = CorrelationRefiner(CONFIG.replace(correlation_max_scale_change=1.001), CPU)
+    bounded.initialize(image, box)
+    zoomed = _warp(image, (130.0, 110.0), 1.04)
+    free = CorrelationRefiner(CONFIG, CPU)
+    free.initialize(image, box)
+    assert free.refine(zoomed, box, (40.0, 40.0)).scale_factor > 1.002
+    assert 1.0 < bounded.refine(zoomed, box, (40.0, 40.0)).scale_factor <= 1.001 + 1e-9

@@ -162,6 +162,14 @@ class TrackerConfig:
     correlation_max_shift: float = _f(
         0.25, 'Largest move of the estimate by the translation filter, as a fraction of the '
         'box size; a farther peak is distrusted and the CNN\'s centre kept.', 0.0, 2.0)
+    correlation_min_peak: float = _f(
+        0.0, 'Below this translation-filter peak the filters neither move nor resize the box '
+        '(the appearance changed or the target is hidden: their peak is then noise); they '
+        'still learn from the frames the network learns from, so they catch up.', 0.0, 1.0)
+    correlation_max_scale_change: float = _f(
+        100.0, 'Largest size change the scale filter may make in one frame (factor): its '
+        'pyramid spans +-37 % so a poor match can otherwise shrink the box by a quarter at '
+        'once.', 1.0, 100.0)
     correlation_scales: int = _f(33, 'Box sizes the scale filter compares.', 3, 101)
     correlation_scale_step: float = _f(1.02, 'Ratio of neighbouring box sizes of the scale '
                                        'filter.', 1.001, 1.5)

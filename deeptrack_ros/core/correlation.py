@@ -203,9 +203,10 @@ class CorrelationRefiner:
 
     def refine(self, image: np.ndarray, box: Box, size: tuple[float, float]) -> Refinement:
         """Move `box`'s centre to the translation filter's peak (when within
-        correlation_max_shift of the box size) and, with correlation_scale, set its size to
-        `size` (w, h) times the scale filter's best factor; otherwise keep `box`'s size.
-        The centre stays inside the image, like every particle's."""
+        correlation_max_shift of the box size and the peak reaches correlation_min_peak)
+        and, with correlation_scale, set its size to `size` (w, h) times the scale filter's
+        best factor (1 below correlation_min_peak); otherwise keep `box`'s size. The centre
+        stays inside the image, like every particle's."""
         config = self.config
         x, y, w, h = (float(v) for v in box)
         cx, cy = x + w / 2.0, y + h / 2.0
@@ -216,19 +217,23 @@ class CorrelationRefiner:
         pad = 1.0 + config.correlation_padding
         shift_x = dx_cells * base_w * pad / self.cells[1]
         shift_y = dy_cells * base_h * pad / self.cells[0]
-        accepted = (abs(shift_x) <= config.correlation_max_shift * base_w
-                    and abs(shift_y) <= config.correlation_max_shift * base_h)
+        trusted = peak >= config.correlation_min_peak
+        accepted = trusted and (abs(shift_x) <= config.correlation_max_shift * base_w
+                                and abs(shift_y) <= config.correlation_max_shift * base_h)
         if accepted:
             cx = min(max(cx + shift_x, 0.0), float(image.shape[1]))
             cy = min(max(cy + shift_y, 0.0), float(image.shape[0]))
         factor = 1.0
-        out_w, out_h = w, h
-        if config.correlation_scale:
+        # With the scale filter the size is `size` times its factor (1 when not trusted).
+        out_w, out_h = (base_w, base_h) if config.correlation_scale else (w, h)
+        if config.correlation_scale and trusted:
             response = self._scale.respond(self._scale_features(maps, region, cx, cy, base_w,
                                                                 base_h))
             (exponent,), _ = _subcell_peak(response)
             limit = float(self.scale_exponents[-1])
             factor = config.correlation_scale_step ** max(-limit, min(limit, exponent))
+            largest = config.correlation_max_scale_change
+            factor = min(max(factor, 1.0 / largest), largest)
             min_side = config.min_object_size
             out_w, out_h = max(base_w * factor, min_side), max(base_h * factor, min_side)
         return Refinement(box=(cx - out_w / 2.0, cy - out_h / 2.0, out_w, out_h),
