@@ -184,3 +184,24 @@ def test_low_peaks_leave_the_box_and_scale_changes_are_bounded():
     free.initialize(image, box)
     assert free.refine(zoomed, box, (40.0, 40.0)).scale_factor > 1.002
     assert 1.0 < bounded.refine(zoomed, box, (40.0, 40.0)).scale_factor <= 1.001 + 1e-9
+
+
+def test_verify_refuses_a_move_the_network_scores_far_below_its_own_estimate():
+    images, boxes = synthetic_sequence(frames=2)
+    config = FAST.replace(correlation_refine=True, correlation_scale=True,
+                          first_frame_iterations=20, correlation_verify=0.5)
+    tracker = DeepTracker(config, device='cpu', seed=0)
+    tracker.initialize(images[0], boxes[0])
+    state = tracker.state
+    particles = draw_particles(state, 300, config, np.random.default_rng(0),
+                               images[0].shape[:2], 3.0)
+    scores = tracker.scorer.score(images[0], particles, state.height, state.aspect)
+    x, y, w, h = (float(v) for v in boxes[0])
+    estimate = (x + 3, y, w, h)
+    own = tracker._score_box(scores, boxes[0])
+    # Where the network scored its own estimate about as high as the filters' box: moved.
+    moved, _ = tracker._refine(images[0], scores, estimate, own)
+    assert abs(moved[0] - x) < 1.5
+    # Had the network scored its estimate far above the filters' box, it would stay.
+    kept, kept_score = tracker._refine(images[0], scores, estimate, 4.0 * own)
+    assert kept == estimate and kept_score == 4.0 * own

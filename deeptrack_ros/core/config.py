@@ -170,6 +170,10 @@ class TrackerConfig:
         100.0, 'Largest size change the scale filter may make in one frame (factor): its '
         'pyramid spans +-37 % so a poor match can otherwise shrink the box by a quarter at '
         'once.', 1.0, 100.0)
+    correlation_verify: float = _f(
+        0.0, 'The network scores the filters\' box, and if that score is below this fraction '
+        'of its own estimate\'s the filters\' move is refused (0 = never checked): both '
+        'models must agree.', 0.0, 1.0)
     correlation_scales: int = _f(33, 'Box sizes the scale filter compares.', 3, 101)
     correlation_scale_step: float = _f(1.02, 'Ratio of neighbouring box sizes of the scale '
                                        'filter.', 1.001, 1.5)

@@ -453,15 +453,24 @@ class DeepTracker:
         limit = config.correlation_max_shift
         if (abs(x + w / 2.0 - state.cx) <= limit * size[0]
                 and abs(y + h / 2.0 - state.cy) <= limit * size[1]):
+            if (config.correlation_verify > 0 and best_score > 0 and refined.shift_accepted
+                    and self._score_box(frame_scores, refined.box)
+                    < config.correlation_verify * best_score):
+                # The network scores the filters' box well below its own: they disagree.
+                return estimate_box, best_score
             return refined.box, best_score
         stayed = self.refiner.refine(image, (state.cx - w / 2.0, state.cy - h / 2.0, w, h),
                                      size)
         if stayed.peak <= refined.peak:
             return refined.box, best_score
-        boxes = torch.as_tensor([stayed.box], dtype=torch.float32, device=self.device)
+        return stayed.box, self._score_box(frame_scores, stayed.box)
+
+    def _score_box(self, frame_scores: FrameScores, box: Box) -> float:
+        """The network's score S of one box of this frame."""
+        boxes = torch.tensor([[float(v) for v in box]], dtype=torch.float32, device=self.device)
         with torch.no_grad():
-            score = deeptrack_score(self.net(self.scorer.crop(frame_scores, boxes)).fused)
-        return stayed.box, float(score[0])
+            return float(deeptrack_score(self.net(self.scorer.crop(frame_scores, boxes))
+                                         .fused)[0])
 
     def _with_motion_prior(self, particles: torch.Tensor, scores: torch.Tensor,
                            search: TargetState) -> torch.Tensor:
