@@ -7,7 +7,9 @@ from each other. A correlation filter is trained with a narrow Gaussian label in
 response peaks where the learned appearance aligns with the image, to a fraction of a pixel,
 and a one-dimensional filter across a pyramid of box sizes does the same for scale. The CNN
 still decides where the target is (it searches the whole particle cloud and knows when the
-target is lost); the filters only move its estimate within a small neighbourhood.
+target is lost); the filters move its estimate within a small neighbourhood, and when it jumps
+farther the tracker compares their peaks there and where the target was
+(`DeepTracker._refine`).
 
 Every filter is a ridge regression solved in closed form in the Fourier domain per feature
 channel, A_l = conj(G) F_l and B = sum_l conj(F_l) F_l + lambda, blended over frames with a
