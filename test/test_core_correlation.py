@@ -142,24 +142,30 @@ def test_tracker_with_refinement_follows_and_is_deterministic():
     assert tracked[-1, 3] > tracked[0, 3] * 1.1
 
 
-def test_a_far_jump_of_the_network_is_checked_where_the_target_was():
+def _first_frame_scored(**changes):
+    """A tracker with the filters on, initialised on the synthetic sequence's first frame, and
+    that frame scored around the target (for calling `_refine` as `track` does)."""
     images, boxes = synthetic_sequence(frames=2)
     config = FAST.replace(correlation_refine=True, correlation_scale=True,
-                          first_frame_iterations=20)
+                          first_frame_iterations=20, **changes)
     tracker = DeepTracker(config, device='cpu', seed=0)
     tracker.initialize(images[0], boxes[0])
     state = tracker.state
     particles = draw_particles(state, 300, config, np.random.default_rng(0),
                                images[0].shape[:2], 3.0)
     scores = tracker.scorer.score(images[0], particles, state.height, state.aspect)
-    x, y, w, h = boxes[0]
+    return tracker, images[0], scores, tuple(float(v) for v in boxes[0])
+
+
+def test_a_far_jump_of_the_network_is_checked_where_the_target_was():
+    tracker, image, scores, (x, y, w, h) = _first_frame_scored()
     # The network's estimate 3 px off: refined towards the target, its score kept.
-    near, near_score = tracker._refine(images[0], scores, (x + 3, y, w, h), -7.0)
+    near, near_score = tracker._refine(image, scores, (x + 3, y, w, h), -7.0)
     assert near_score == -7.0
     assert abs(near[0] - x) < 1.5 and abs(near[1] - y) < 1.5
     # 25 px off (beyond max_shift of a 30 px box) on background: the filters peak higher
     # where the target was, so that place wins and the network scores it afresh.
-    far, far_score = tracker._refine(images[0], scores, (x + 25, y, w, h), -7.0)
+    far, far_score = tracker._refine(image, scores, (x + 25, y, w, h), -7.0)
     assert abs(far[0] - x) < 1.5 and abs(far[1] - y) < 1.5
     assert far_score != -7.0 and far_score > 0
 
@@ -187,21 +193,12 @@ def test_low_peaks_leave_the_box_and_scale_changes_are_bounded():
 
 
 def test_verify_refuses_a_move_the_network_scores_far_below_its_own_estimate():
-    images, boxes = synthetic_sequence(frames=2)
-    config = FAST.replace(correlation_refine=True, correlation_scale=True,
-                          first_frame_iterations=20, correlation_verify=0.5)
-    tracker = DeepTracker(config, device='cpu', seed=0)
-    tracker.initialize(images[0], boxes[0])
-    state = tracker.state
-    particles = draw_particles(state, 300, config, np.random.default_rng(0),
-                               images[0].shape[:2], 3.0)
-    scores = tracker.scorer.score(images[0], particles, state.height, state.aspect)
-    x, y, w, h = (float(v) for v in boxes[0])
+    tracker, image, scores, (x, y, w, h) = _first_frame_scored(correlation_verify=0.5)
     estimate = (x + 3, y, w, h)
-    own = tracker._score_box(scores, boxes[0])
+    own = tracker._score_box(scores, (x, y, w, h))
     # Where the network scored its own estimate about as high as the filters' box: moved.
-    moved, _ = tracker._refine(images[0], scores, estimate, own)
+    moved, _ = tracker._refine(image, scores, estimate, own)
     assert abs(moved[0] - x) < 1.5
     # Had the network scored its estimate far above the filters' box, it would stay.
-    kept, kept_score = tracker._refine(images[0], scores, estimate, 4.0 * own)
+    kept, kept_score = tracker._refine(image, scores, estimate, 4.0 * own)
     assert kept == estimate and kept_score == 4.0 * own
