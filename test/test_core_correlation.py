@@ -202,3 +202,18 @@ def test_verify_refuses_a_move_the_network_scores_far_below_its_own_estimate():
     # Had the network scored its estimate far above the filters' box, it would stay.
     kept, kept_score = tracker._refine(image, scores, estimate, 4.0 * own)
     assert kept == estimate and kept_score == 4.0 * own
+
+
+def test_learning_after_a_far_refine_of_the_same_image_reads_the_right_region():
+    image = _texture((220, 300), seed=4)
+    box = (60.0, 90.0, 40.0, 40.0)
+    frame = _warp(image, shift=(2.0, 1.0))
+    first, second = CorrelationRefiner(CONFIG, CPU), CorrelationRefiner(CONFIG, CPU)
+    first.initialize(image, box)
+    second.initialize(image, box)
+    # The tracker's jump check refines far away (here 150 px) before learning at the box.
+    first.refine(frame, (210.0, 90.0, 40.0, 40.0), (40.0, 40.0))
+    first.learn(frame, box)
+    second.learn(frame, box)
+    torch.testing.assert_close(first._translation.numerator, second._translation.numerator)
+    torch.testing.assert_close(first._scale.numerator, second._scale.numerator)

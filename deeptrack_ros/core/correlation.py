@@ -170,7 +170,8 @@ class CorrelationRefiner:
         self.device = device
         self._translation: _Filter | None = None
         self._scale: _Filter | None = None
-        self._cache: tuple[np.ndarray, float, torch.Tensor, Region] | None = None
+        self._cache: tuple[np.ndarray, tuple[float, float, float, float], torch.Tensor,
+                           Region] | None = None
 
     def initialize(self, image: np.ndarray, box: Box) -> None:
         """Fix the filters' geometry from the first box and train them on it."""
@@ -259,12 +260,16 @@ class CorrelationRefiner:
         """Orientation cells of the image around the padded window, at the filters' resolution
         (the returned region maps image pixels to cells). The region reaches far enough for
         the window after the largest accepted shift and for the largest box of the scale
-        pyramid, so `learn` after `refine` on the same image reuses it (the cache holds the
-        last image and its cells)."""
-        cached = self._cache
-        if cached is not None and cached[0] is image and abs(cached[1] / w - 1.0) < 0.2:
-            return cached[2], cached[3]
+        pyramid, so `learn` after `refine` on the same image reuses it when the box is within
+        that shift of the cached centre (the cache holds the last image and its cells)."""
         config = self.config
+        cached = self._cache
+        if cached is not None and cached[0] is image:
+            ccx, ccy, cw, ch = cached[1]
+            reach = config.correlation_max_shift
+            if (abs(cw / w - 1.0) < 0.2 and abs(cx - ccx) <= reach * cw
+                    and abs(cy - ccy) <= reach * ch):
+                return cached[2], cached[3]
         pad = 1.0 + config.correlation_padding
         largest = config.correlation_scale_step ** ((config.correlation_scales - 1) / 2.0)
         half = 0.5 * max(pad, largest) + config.correlation_max_shift + 0.1
@@ -276,7 +281,7 @@ class CorrelationRefiner:
         maps = orientation_cells(luminance(pixels), cell)
         region = Region(pixel_region.x0, pixel_region.y0, pixel_region.scale_x / cell,
                         pixel_region.scale_y / cell, maps.shape[2], maps.shape[1])
-        self._cache = (image, w, maps, region)
+        self._cache = (image, (cx, cy, w, h), maps, region)
         return maps, region
 
     def _window_features(self, maps: torch.Tensor, region: Region, cx: float, cy: float,
