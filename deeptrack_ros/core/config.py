@@ -447,7 +447,7 @@ _BEST_CHANGES: dict[str, Any] = {
     # of the object wide and blind to a few per cent of scale; the filters' Gaussian label
     # peaks. When the network jumps farther than the filters may move a box, the filters
     # also look where the target was and the higher peak wins. Over the eleven OTB targets
-    # and three seeds: P@20 +0.125, AUC +0.113 (FaceOcc1 0.10 -> 0.72 P@20, Dog1 AUC
+    # and three seeds: P@20 +0.127, AUC +0.095 (FaceOcc1 0.10 -> 0.72 P@20, Dog1 AUC
     # 0.53 -> 0.82), above CSRT's AUC (docs/accuracy.md). The scale filter replaces
     # scale_search, which stays set for a configuration that turns correlation_scale off.
     'correlation_refine': True,
