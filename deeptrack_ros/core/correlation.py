@@ -27,7 +27,8 @@ import torch
 import torch.nn.functional as F
 
 from deeptrack_ros.core.config import TrackerConfig
-from deeptrack_ros.core.cues import Region, crop_patches, extract_region, luminance
+from deeptrack_ros.core.cues import (Region, central_differences, crop_patches, extract_region,
+                                     luminance)
 from deeptrack_ros.core.result import Box
 
 ORIENTATION_BINS = 9
@@ -57,9 +58,7 @@ def orientation_cells(gray: torch.Tensor, cell: int) -> torch.Tensor:
     histogram for a box of any size and position, so one pass over the region serves the
     translation window and every box of the scale pyramid.
     """
-    padded = F.pad(gray.unsqueeze(0), (1, 1, 1, 1), mode='replicate')[0]
-    gx = (padded[:, 1:-1, 2:] - padded[:, 1:-1, :-2]) * 0.5
-    gy = (padded[:, 2:, 1:-1] - padded[:, :-2, 1:-1]) * 0.5
+    gx, gy = central_differences(gray)
     magnitude = torch.sqrt(gx * gx + gy * gy)
     angle = torch.remainder(torch.atan2(gy, gx), math.pi) * (ORIENTATION_BINS / math.pi)
     lower = torch.floor(angle)
@@ -198,6 +197,7 @@ class CorrelationRefiner:
         model = math.sqrt(config.correlation_scale_area / (w * h))
         self.scale_cells = (max(2, int(round(h * model / cell))),
                             max(2, int(round(w * model / cell))))
+        # DSST's rule: a deviation of a quarter step per sqrt(33) scales (1.44 steps at 33).
         scale_sigma = max(count / math.sqrt(33.0) * 0.25, 0.25)
         self._scale = _Filter(_gaussian_label((count,), scale_sigma, self.device),
                               _hann(count, self.device), config.correlation_lambda)

@@ -116,11 +116,17 @@ def local_contrast_normalise(gray: torch.Tensor, radius: float) -> torch.Tensor:
     return centred / torch.maximum(spread, floor)
 
 
-def gradient_magnitude(gray: torch.Tensor) -> torch.Tensor:
-    """Central-difference gradient magnitude of a (1, H, W) map, replicated borders."""
+def central_differences(gray: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Horizontal and vertical central differences of a (1, H, W) map, replicated borders."""
     padded = F.pad(gray.unsqueeze(0), (1, 1, 1, 1), mode='replicate')[0]
     gx = (padded[:, 1:-1, 2:] - padded[:, 1:-1, :-2]) * 0.5
     gy = (padded[:, 2:, 1:-1] - padded[:, :-2, 1:-1]) * 0.5
+    return gx, gy
+
+
+def gradient_magnitude(gray: torch.Tensor) -> torch.Tensor:
+    """Central-difference gradient magnitude of a (1, H, W) map, replicated borders."""
+    gx, gy = central_differences(gray)
     return torch.sqrt(gx * gx + gy * gy)
 
 
