@@ -146,6 +146,11 @@ class TrackerConfig:
     correlation_scale: bool = _f(
         False, 'With correlation_refine, set the box size with a one-dimensional scale filter '
         'over correlation_scales box sizes (DSST) instead of the particles and scale_search.')
+    correlation_color: float = _f(
+        0.0, 'Weight of two opponent-colour channels (red-green, yellow-blue cell means) in '
+        'the filters\' features, beside the orientation cells and intensity (0 = none; gray '
+        'input never has them): colour survives the rotations and turns that change a '
+        'target\'s gradients.', 0.0, 10.0)
     correlation_padding: float = _f(1.5, 'The translation filter sees the box enlarged by 1 + '
                                     'this in each direction.', 0.25, 5.0)
     correlation_template: float = _f(
@@ -174,6 +179,13 @@ class TrackerConfig:
         0.0, 'The network scores the filters\' box, and if that score is below this fraction '
         'of its own estimate\'s the filters\' move is refused (0 = never checked): both '
         'models must agree.', 0.0, 1.0)
+    correlation_jump_peak: float = _f(
+        0.0, 'When the network jumps farther than correlation_max_shift, the jump is believed '
+        'only where the filters peak at least this fraction of their median peak over the '
+        'last reliability_memory learned frames; otherwise the frame counts as lost and the '
+        'box stays where the target was (0 = always believed): a turned-away target leaves '
+        'the network scoring background, which the filters do not recognise either.',
+        0.0, 1.0)
     correlation_scales: int = _f(33, 'Box sizes the scale filter compares.', 3, 101)
     correlation_scale_step: float = _f(1.02, 'Ratio of neighbouring box sizes of the scale '
                                        'filter.', 1.001, 1.5)

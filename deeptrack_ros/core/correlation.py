@@ -14,7 +14,8 @@ farther the tracker compares their peaks there and where the target was
 Every filter is a ridge regression solved in closed form in the Fourier domain per feature
 channel, A_l = conj(G) F_l and B = sum_l conj(F_l) F_l + lambda, blended over frames with a
 learning rate. Features are gradient-orientation histograms on cells (HOG-like) plus the mean
-intensity of each cell, computed with torch so the refiner runs on the tracker's device.
+intensity of each cell and, for colour input with correlation_color, the mean opponent colour
+of each cell, computed with torch so the refiner runs on the tracker's device.
 """
 
 from __future__ import annotations
@@ -73,15 +74,31 @@ def orientation_cells(gray: torch.Tensor, cell: int) -> torch.Tensor:
     return F.avg_pool2d(maps.unsqueeze(0), cell, cell)[0]
 
 
+def opponent_cells(rgb: torch.Tensor, cell: int, weight: float) -> torch.Tensor:
+    """Mean opponent colour of (3, H, W) RGB in [0, 1] over cell x cell blocks, times
+    `weight`: (2, H // cell, W // cell), red-green and yellow-blue, both zero on gray.
+
+    Why: orientation histograms describe shape, and shape changes when the target rotates or
+    turns; its colours do not. The opponent axes leave out intensity (its own channel), so a
+    brightness change moves neither of them.
+    """
+    red, green, blue = rgb[0], rgb[1], rgb[2]
+    chroma = torch.stack([(red - green) / math.sqrt(2.0),
+                          (red + green - 2.0 * blue) / math.sqrt(6.0)])
+    return F.avg_pool2d(chroma.unsqueeze(0), cell, cell)[0] * weight
+
+
 def normalise_cells(cells: torch.Tensor) -> torch.Tensor:
-    """HOG normalisation of (N, bins + 1, h, w) sampled cells: each cell's orientations are
-    divided by the gradient energy of its 3 x 3 neighbours and clipped (contrast invariance);
-    the intensity channel is centred so uniform regions of different brightness differ."""
+    """HOG normalisation of (N, bins + 1 [+ colours], h, w) sampled cells: each cell's
+    orientations are divided by the gradient energy of its 3 x 3 neighbours and clipped
+    (contrast invariance); the intensity channel is centred so uniform regions of different
+    brightness differ; colour channels (already centred on gray) pass unchanged."""
     hog = cells[:, :ORIENTATION_BINS]
     energy = F.avg_pool2d((hog * hog).sum(dim=1, keepdim=True), 3, 1, 1,
                           count_include_pad=False)
     hog = (hog / torch.sqrt(energy * ORIENTATION_BINS + _EPS)).clamp(max=_HOG_CLIP)
-    return torch.cat([hog, cells[:, ORIENTATION_BINS:] - 0.5], dim=1)
+    intensity = cells[:, ORIENTATION_BINS:ORIENTATION_BINS + 1] - 0.5
+    return torch.cat([hog, intensity, cells[:, ORIENTATION_BINS + 1:]], dim=1)
 
 
 def _hann(length: int, device: torch.device) -> torch.Tensor:
@@ -162,11 +179,13 @@ class _Filter:
 
 class CorrelationRefiner:
     """Position and scale filters around the target, trained from the first box and then from
-    every frame the tracker learns from (see `TrackerConfig.correlation_refine`)."""
+    every frame the tracker learns from (see `TrackerConfig.correlation_refine`). Gray input
+    (`gray`) gets no colour channels whatever correlation_color says."""
 
-    def __init__(self, config: TrackerConfig, device: torch.device) -> None:
+    def __init__(self, config: TrackerConfig, device: torch.device, gray: bool = False) -> None:
         self.config = config
         self.device = device
+        self.color_weight = 0.0 if gray else config.correlation_color
         self._translation: _Filter | None = None
         self._scale: _Filter | None = None
         self._cache: tuple[np.ndarray, tuple[float, float, float, float], torch.Tensor,
@@ -279,6 +298,8 @@ class CorrelationRefiner:
         pixels, pixel_region = extract_region(image, bounds, scale, self.device)
         cell = config.correlation_cell
         maps = orientation_cells(luminance(pixels), cell)
+        if self.color_weight > 0 and pixels.shape[0] == 3:
+            maps = torch.cat([maps, opponent_cells(pixels, cell, self.color_weight)])
         region = Region(pixel_region.x0, pixel_region.y0, pixel_region.scale_x / cell,
                         pixel_region.scale_y / cell, maps.shape[2], maps.shape[1])
         self._cache = (image, (cx, cy, w, h), maps, region)
