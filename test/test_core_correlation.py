@@ -239,3 +239,25 @@ def test_learning_after_a_far_refine_of_the_same_image_reads_the_right_region():
     second.learn(frame, box)
     torch.testing.assert_close(first._translation.numerator, second._translation.numerator)
     torch.testing.assert_close(first._scale.numerator, second._scale.numerator)
+
+
+def test_colour_tells_apart_targets_that_differ_only_in_hue():
+    # The same texture twice on a flat gray field, tinted red on the left and blue on the
+    # right with the same luminance: orientation and intensity cells cannot tell them apart.
+    texture = _texture((40, 40), seed=5)[..., 0].astype(np.float64) / 255.0 * 0.5 + 0.25
+    image = np.full((120, 240, 3), 0.5)
+    red = np.stack([texture + 0.2, texture - 0.2 * 0.299 / 0.587, texture], axis=-1)
+    blue = np.stack([texture, texture - 0.2 * 0.114 / 0.587, texture + 0.2], axis=-1)
+    image[40:80, 40:80] = red
+    image[40:80, 160:200] = blue
+    image = np.round(image * 255).astype(np.uint8)
+    left, right = (40.0, 40.0, 40.0, 40.0), (160.0, 40.0, 40.0, 40.0)
+    peaks = {}
+    for weight in (0.0, 1.0):
+        refiner = CorrelationRefiner(CONFIG.replace(correlation_color=weight), CPU)
+        refiner.initialize(image, left)
+        peaks[weight] = [refiner.refine(image, box, (40.0, 40.0)).peak for box in (left, right)]
+    # Without colour the filters peak alike on both; with it, lower on the wrong hue (the
+    # tracker's check where the target was compares exactly such peaks).
+    assert peaks[0.0][1] == pytest.approx(peaks[0.0][0], rel=1e-3)
+    assert peaks[1.0][1] < 0.95 * peaks[1.0][0]
