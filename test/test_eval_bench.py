@@ -65,3 +65,24 @@ def test_per_sequence_table_keeps_whole_names_in_aligned_columns():
     # every column ends where its name ends
     assert len(header) == len(first) == len(second)
     assert header.index('MotorRolling') + len('MotorRolling') == first.index('41.2') + 4
+
+
+def test_node_benchmark_command_rebuilds_the_same_config_in_the_child():
+    # The node is measured in a fresh interpreter: its command line must carry the config.
+    from deeptrack_ros.core import preset
+    from deeptrack_ros.core.config import TrackerConfig
+    from deeptrack_ros.eval.bench import node_benchmark_command
+    from deeptrack_ros.ros.node_bench import parse_setting
+
+    config = preset('best').replace(num_particles=321, scoring='particles',
+                                    correlation_color=0.5, lcn_radii=(0.25, 0.5))
+    command = node_benchmark_command(config, 30.0, 2.5, 'cpu', 7)
+    assert command[1:3] == ['-m', 'deeptrack_ros.ros.node_bench']
+    options = command[3:]
+    flags = dict(zip(options[0::2], options[1::2]))
+    assert flags['--rate'] == '30.0' and flags['--seconds'] == '2.5'
+    assert flags['--mode'] == 'best' and flags['--device'] == 'cpu' and flags['--seed'] == '7'
+    settings = dict(parse_setting(options[i + 1]) for i in range(0, len(options), 2)
+                    if options[i] == '--set')
+    assert set(settings) == {'num_particles', 'scoring', 'correlation_color', 'lcn_radii'}
+    assert TrackerConfig.from_mapping({'mode': 'best', **settings}) == config
