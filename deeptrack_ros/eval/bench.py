@@ -5,9 +5,8 @@ paper-faithful `paper`) and OpenCV's CSRT on the same sequences through the same
 `otb`, so the ratio between them is measured under the same load. Per path it prints the median
 fps over sequences, the per-stage split of DeepTrack's own timings (cues, crop, score, train in
 ms per frame), the fps ratio to CSRT, and the mean P@20 and success AUC. Then, when rclpy is
-importable, it measures the ROS node itself in a fresh interpreter
-(deeptrack_ros.ros.node_bench): its overhead per
-frame beyond the tracker and how far its detections lag a fast camera.
+importable, it measures the ROS node itself in a fresh interpreter (deeptrack_ros.ros.node_bench):
+its overhead per frame beyond the tracker and how far its detections lag a fast camera.
 
 This is a benchmark, not a test: it prints figures and asserts nothing about them. Machines are
 noisy, so compare the ratios printed by one run rather than absolute numbers across runs.
@@ -15,6 +14,7 @@ noisy, so compare the ratios printed by one run rather than absolute numbers acr
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pathlib
 import platform
@@ -171,10 +171,8 @@ def node_benchmark_lines(config: Any, rate_hz: float, seconds: float, device: st
     against 28 ms, same node and camera; neither OMP_WAIT_POLICY=PASSIVE nor one torch thread
     in the main thread removed it). The child's log goes to stderr as it comes.
     """
-    try:
-        import rclpy  # noqa: F401 - only whether ROS is importable here
-    except ImportError as exc:  # no rclpy (pip install without ROS): say so, do not fail
-        return [f'node: not measured (ROS 2 Python packages not importable: {exc})']
+    if importlib.util.find_spec('rclpy') is None:  # pip install without ROS: say so, go on
+        return ['node: not measured (ROS 2 Python packages not importable: no rclpy)']
     command = node_benchmark_command(config, rate_hz, seconds, device, seed)
     environment = dict(os.environ)
     package_root = str(pathlib.Path(__file__).resolve().parents[2])
