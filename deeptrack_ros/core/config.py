@@ -459,9 +459,10 @@ _BEST_CHANGES: dict[str, Any] = {
     'correlation_scale': True,
     # Two opponent-colour channels beside the orientation cells in both filters (colour
     # input only): a target's colours survive the turns and rotations that change its
-    # gradients. Over the eleven OTB targets and three seeds: P@20 +0.026, AUC +0.021
+    # gradients. Over the eleven OTB targets and seeds 0-2: P@20 +0.026, AUC +0.021
     # (David 0.54 -> 0.86 P@20, Couple 0.74 -> 0.91); weight 0.5 measured the same, 2 no
-    # gain (docs/accuracy.md).
+    # gain. Inside the noise on the mean: a fourth seed was a little worse with it, +0.017 /
+    # +0.014 over four (docs/accuracy.md).
     'correlation_color': 1.0,
 }
 
