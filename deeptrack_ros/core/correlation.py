@@ -253,7 +253,8 @@ class CorrelationRefiner:
                                                                 base_h))
             (exponent,), _ = _subcell_peak(response)
             limit = float(self.scale_exponents[-1])
-            factor = config.correlation_scale_step ** max(-limit, min(limit, exponent))
+            exponent = max(-limit, min(limit, exponent)) * config.correlation_scale_rate
+            factor = config.correlation_scale_step ** exponent
             largest = config.correlation_max_scale_change
             factor = min(max(factor, 1.0 / largest), largest)
             min_side = config.min_object_size

@@ -123,6 +123,9 @@ class DeepTracker:
         self._tracked_confidences: deque[float] = deque(maxlen=config.reliability_memory)
         self._frames_lost = 0
         self._velocity = (0.0, 0.0)
+        # The filters' peaks on learned frames: what a recognised target looks like to them.
+        self._learned_peaks: deque[float] = deque(maxlen=config.reliability_memory)
+        self._last_peak = 0.0
 
         self.scorer = FrameScorer(self.net, config, self.gray, self.device)
         self.refiner: CorrelationRefiner | None = None
@@ -207,13 +210,15 @@ class DeepTracker:
                                size=min(config.negatives_per_frame, config.num_particles),
                                replace=False)
         pick_t = torch.from_numpy(pick).to(self.device)
+        doubted = False
         if self.refiner is not None:
-            estimate_box, best_score = self._refine(image, frame_scores, estimate_box,
-                                                    best_score)
+            estimate_box, best_score, doubted = self._refine(image, frame_scores, estimate_box,
+                                                             best_score)
             estimate = torch.as_tensor(estimate_box, dtype=torch.float32, device=self.device)
         confidence = _confidence(best_score)
         reliability = self._reliability(confidence)
-        lost = confidence < config.lost_score or reliability < config.lost_reliability
+        lost = (confidence < config.lost_score or reliability < config.lost_reliability
+                or doubted)
         if config.quality_uses_reliability:
             quality *= min(1.0, reliability)
         learned = not lost and reliability >= config.update_min_reliability
@@ -248,6 +253,7 @@ class DeepTracker:
                                       quality)
             if self.refiner is not None:
                 self.refiner.learn(image, estimate_box)
+                self._learned_peaks.append(self._last_peak)
         self._sync()
         t4 = time.perf_counter()
         if lost:
@@ -430,8 +436,9 @@ class DeepTracker:
         return (cx - cw / 2.0, cy - ch / 2.0, cw, ch), float(scores[winner])
 
     def _refine(self, image: np.ndarray, frame_scores: FrameScores, estimate_box: Box,
-                best_score: float) -> tuple[Box, float]:
-        """The estimate after the correlation filters (see `CorrelationRefiner`), and its score.
+                best_score: float) -> tuple[Box, float, bool]:
+        """The estimate after the correlation filters (see `CorrelationRefiner`), its score, and
+        whether a far jump of the network was doubted (see correlation_jump_peak).
 
         The filters refine the CNN's estimate. When that estimate jumped farther from the last
         state than the filters may move a box, the filters also look where the target was,
@@ -441,6 +448,10 @@ class DeepTracker:
         network scores the box there, so confidence and loss describe the box reported.
         With correlation_scale the size comes from the last state times the scale filter's
         factor: the particles' 1 % scale noise is not evidence of a size change.
+        While the target is lost, a jump that wins is still doubted when the filters' peak
+        there is well below what they peak at on the target (correlation_jump_peak): the
+        box then stays where the target was and the frame counts as lost. Only then: a
+        tracked target that moves far while its appearance changes must be followed.
         """
         config = self.config
         state = self.state
@@ -457,13 +468,27 @@ class DeepTracker:
                     and self._score_box(frame_scores, refined.box)
                     < config.correlation_verify * best_score):
                 # The network scores the filters' box well below its own: they disagree.
-                return estimate_box, best_score
-            return refined.box, best_score
+                self._last_peak = refined.peak
+                return estimate_box, best_score, False
+            self._last_peak = refined.peak
+            return refined.box, best_score, False
         stayed = self.refiner.refine(image, (state.cx - w / 2.0, state.cy - h / 2.0, w, h),
                                      size)
-        if stayed.peak <= refined.peak:
-            return refined.box, best_score
-        return stayed.box, self._score_box(frame_scores, stayed.box)
+        if stayed.peak <= refined.peak and not self._jump_doubted(refined.peak):
+            self._last_peak = refined.peak
+            return refined.box, best_score, False
+        self._last_peak = stayed.peak
+        return (stayed.box, self._score_box(frame_scores, stayed.box),
+                stayed.peak <= refined.peak)
+
+    def _jump_doubted(self, peak: float) -> bool:
+        """Whether the filters' `peak` at a far jump while lost is too low for a recognised
+        target: below correlation_jump_peak times their median peak on recent learned frames
+        (never with no lost frame before, no learned history, or the ratio 0)."""
+        ratio = self.config.correlation_jump_peak
+        if ratio <= 0 or not self._learned_peaks or self._frames_lost == 0:
+            return False
+        return peak < ratio * float(np.median(self._learned_peaks))
 
     def _score_box(self, frame_scores: FrameScores, box: Box) -> float:
         """The network's score S of one box of this frame."""
