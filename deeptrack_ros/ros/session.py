@@ -2,9 +2,9 @@
 
 States are those of deeptrack_ros/msg/TrackStatus: IDLE (no target), TRACKING, LOST (the
 tracker runs but its confidence is below `lost_score`, or, already lost, the network jumped
-somewhere the correlation filters do not recognise, `correlation_jump_peak`; it keeps searching
-and returns to TRACKING when the target is found again) and FAILED (the tracker raised on this frame; the
-box is the last good one and the next frame is tried normally).
+somewhere the correlation filters do not recognise, `correlation_jump_peak`; it keeps
+searching and returns to TRACKING when the target is found again) and FAILED (the tracker
+raised on this frame; the box is the last good one and the next frame is tried normally).
 
 Image size changes. The core refuses a frame of another size than the one it was initialised
 on. A camera that changes resolution mid-stream (a driver reconfigured, a bag with mixed
