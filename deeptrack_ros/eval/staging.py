@@ -18,10 +18,9 @@ from pathlib import Path
 from deeptrack_ros.eval.errors import EvalError, where
 
 
-@contextmanager
-def staged_dir(final: Path) -> Iterator[Path]:
-    """Yield an empty temporary folder that becomes `final` if the block succeeds."""
-    final = Path(final)
+def _temporary_beside(final: Path) -> Path:
+    """A new empty folder `FINAL.partial-*` beside `final` (creating its parent), so the last
+    step is a rename within one file system; `final` may be absent or a folder."""
     if final.exists() and not final.is_dir():
         raise EvalError(f'{where(final)}: exists and is not a folder')
     parent = final.absolute().parent
@@ -29,7 +28,14 @@ def staged_dir(final: Path) -> Iterator[Path]:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise EvalError(f'{where(parent)}: cannot create output folder ({exc.strerror})') from None
-    partial = Path(tempfile.mkdtemp(prefix=f'{final.name}.partial-', dir=parent))
+    return Path(tempfile.mkdtemp(prefix=f'{final.name}.partial-', dir=parent))
+
+
+@contextmanager
+def staged_dir(final: Path) -> Iterator[Path]:
+    """Yield an empty temporary folder that becomes `final` if the block succeeds."""
+    final = Path(final)
+    partial = _temporary_beside(final)
     try:
         yield partial
     except BaseException:
@@ -47,14 +53,7 @@ def staged_path(final: Path) -> Iterator[Path]:
     (a bag's `NAME.mcap`) keep matching it after the rename.
     """
     final = Path(final)
-    if final.exists() and not final.is_dir():
-        raise EvalError(f'{where(final)}: exists and is not a folder')
-    parent = final.absolute().parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise EvalError(f'{where(parent)}: cannot create output folder ({exc.strerror})') from None
-    staging = Path(tempfile.mkdtemp(prefix=f'{final.name}.partial-', dir=parent))
+    staging = _temporary_beside(final)
     try:
         target = staging / final.name
         yield target

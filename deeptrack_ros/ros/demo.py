@@ -41,6 +41,8 @@ from typing import Any
 
 import numpy as np
 
+from deeptrack_ros.ros.cli_args import frame_size, node_parameter_pairs
+
 DEMO_PARAMETERS = {
     'num_particles': '500',
     'first_frame_iterations': '50',
@@ -71,16 +73,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help='seconds to wait for the initialisation (300)')
     parser.add_argument('--quiet', action='store_true', help='summary only')
     args = parser.parse_args(argv)
-    try:
-        width, height = (int(v) for v in args.size.lower().split('x'))
-    except ValueError:
-        parser.error(f'--size must be WxH, got {args.size!r}')
-    args.width, args.height = width, height
+    args.width, args.height = frame_size(parser, args.size)
     if args.frames < 2 or args.rate <= 0:
         parser.error('--frames must be at least 2 and --rate positive')
-    for item in args.param:
-        if ':=' not in item:
-            parser.error(f'-p expects NAME:=VALUE, got {item!r}')
+    args.parameters = node_parameter_pairs(parser, args.param)
     return args
 
 
@@ -96,7 +92,7 @@ def node_command() -> list[str]:
 def node_parameters(args: argparse.Namespace) -> list[str]:
     values = {} if args.defaults else dict(DEMO_PARAMETERS)
     values.update({'reliability': 'reliable', 'qos_depth': '1'})
-    values.update(dict(item.split(':=', 1) for item in args.param))
+    values.update(args.parameters)
     return [arg for name, value in values.items() for arg in ('-p', f'{name}:={value}')]
 
 

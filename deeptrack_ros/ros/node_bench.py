@@ -73,6 +73,7 @@ import numpy as np
 
 from deeptrack_ros.core import TrackerConfig, preset
 from deeptrack_ros.core.config import DEFAULT_MODE, config_fields
+from deeptrack_ros.ros.cli_args import frame_size
 
 SOURCE_ROOT = pathlib.Path(__file__).resolve().parents[2]
 LOOPBACK_PROFILE = SOURCE_ROOT / 'config' / 'fastdds_loopback.xml'
@@ -555,8 +556,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--device', default='cpu', help='torch device of the node (cpu)')
     parser.add_argument('--seed', type=int, default=0, help='seed of the node and video (0)')
     args = parser.parse_args(argv)
+    width, height = frame_size(parser, args.size)
     try:
-        width, height = (int(v) for v in args.size.lower().split('x'))
         settings = dict(parse_setting(item) for item in args.set)
         config = TrackerConfig.from_mapping({'mode': args.mode, **settings})
     except ValueError as exc:

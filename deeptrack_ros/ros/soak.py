@@ -55,6 +55,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from deeptrack_ros.ros.cli_args import frame_size, node_parameter_pairs
+
 BOOTSTRAP_MARKER = '_ROS_WHEELS_BOOTSTRAP_COMPLETE'
 NAMESPACE = '/deeptrack_soak'
 SOURCE_ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -166,18 +168,10 @@ def parse_args(argv: list[str] | None) -> SoakOptions:
                         help='RSS growth after the warm-up that fails the run (50)')
     parser.add_argument('--json', action='store_true', help='also print the report as JSON')
     args = parser.parse_args(argv)
-    try:
-        width, height = (int(v) for v in args.size.lower().split('x'))
-    except ValueError:
-        parser.error(f'--size must be WxH, got {args.size!r}')
-    if args.frames < 2 or args.rate <= 0 or width < 16 or height < 16:
-        parser.error('--frames must be at least 2, --rate positive, --size at least 16x16')
-    parameters = {}
-    for item in args.param:
-        name, sep, value = item.partition(':=')
-        if not sep or not name:
-            parser.error(f'-p expects NAME:=VALUE, got {item!r}')
-        parameters[name] = value
+    width, height = frame_size(parser, args.size, minimum=16)
+    if args.frames < 2 or args.rate <= 0:
+        parser.error('--frames must be at least 2 and --rate positive')
+    parameters = node_parameter_pairs(parser, args.param)
     options = SoakOptions(frames=args.frames, rate=args.rate, size=(width, height),
                           warmup=args.warmup, reinit_every=args.reinit_every,
                           bad_every=args.bad_every, parameters=parameters,
