@@ -169,12 +169,12 @@ def _first_frame_scored(**changes):
 def test_a_far_jump_of_the_network_is_checked_where_the_target_was():
     tracker, image, scores, (x, y, w, h) = _first_frame_scored()
     # The network's estimate 3 px off: refined towards the target, its score kept.
-    near, near_score, _ = tracker._refine(image, scores, (x + 3, y, w, h), -7.0)
+    near, near_score, _, _ = tracker._refine(image, scores, (x + 3, y, w, h), -7.0)
     assert near_score == -7.0
     assert abs(near[0] - x) < 1.5 and abs(near[1] - y) < 1.5
     # 25 px off (beyond max_shift of a 30 px box) on background: the filters peak higher
     # where the target was, so that place wins and the network scores it afresh.
-    far, far_score, _ = tracker._refine(image, scores, (x + 25, y, w, h), -7.0)
+    far, far_score, _, _ = tracker._refine(image, scores, (x + 25, y, w, h), -7.0)
     assert abs(far[0] - x) < 1.5 and abs(far[1] - y) < 1.5
     assert far_score != -7.0 and far_score > 0
 
@@ -188,8 +188,8 @@ def test_a_far_jump_while_lost_needs_a_peak_like_the_learned_ones():
         moved = _warp(image, shift=(25.0, 0.0))
         noisy = moved + np.random.default_rng(0).normal(0.0, noise, moved.shape)
         tracker._frames_lost = frames_lost
-        box, _, doubted = tracker._refine(np.clip(noisy, 0, 255).astype(np.uint8), scores,
-                                          (x + 25, y, w, h), 1.0)
+        box, _, _, doubted = tracker._refine(np.clip(noisy, 0, 255).astype(np.uint8),
+                                             scores, (x + 25, y, w, h), 1.0)
         return box[0] - x, doubted
 
     # A clean reappearance peaks like the learned frames: believed even at ratio 0.9.
@@ -205,6 +205,44 @@ def test_a_far_jump_while_lost_needs_a_peak_like_the_learned_ones():
     # A tracked (not lost) target's far jump is never doubted.
     moved_by, doubted = jump(0.9, 0, 40.0)
     assert abs(moved_by - 25) < 3 and not doubted
+
+
+def test_filters_that_recognise_the_target_keep_following_it_when_the_network_is_unsure():
+    # The network learns frame 1, then calls every frame lost (its confidence below a
+    # loss threshold it cannot reach, as on a small target right after training). The
+    # target moves about 8 px per frame, 62 px from frame 1 to the last: each frame about
+    # as far as the filters may move a box (a quarter of its 31 to 37 px width).
+    images, boxes = synthetic_sequence(frames=10)
+
+    def run_unsure(follow):
+        config = FAST.replace(correlation_refine=True, correlation_scale=True,
+                              correlation_follow_peak=follow)
+        tracker = DeepTracker(config, device='cpu', seed=0)
+        tracker.initialize(images[0], boxes[0])
+        assert tracker.track(images[1]).learned
+        tracker.config = config.replace(lost_score=1.0)
+        references = list(tracker._tracked_confidences)
+        pools = tracker.pool_sizes()
+        results = [tracker.track(image) for image in images[2:]]
+        assert all(not r.learned for r in results)
+        assert tracker.pool_sizes() == pools   # nothing learned from these frames
+        assert list(tracker._tracked_confidences) == references
+        return tracker, results
+
+    # Followed: the filters peak on the target at about their learned peak, so the box and
+    # the search move with it, and no frame is reported lost.
+    tracker, results = run_unsure(0.5)
+    assert not any(r.lost for r in results)
+    assert tracker._frames_lost == 0
+    truth = boxes[-1]
+    assert abs(tracker.state.cx - (truth[0] + truth[2] / 2)) < 3.0
+    assert abs(tracker.state.cy - (truth[1] + truth[3] / 2)) < 3.0
+    assert iou_xywh(results[-1].box, truth) > 0.6
+    # Never followed (ratio 0): every frame is lost and the search stays where frame 1 was.
+    tracker, results = run_unsure(0.0)
+    assert all(r.lost for r in results)
+    assert tracker._frames_lost == len(results)
+    assert abs(tracker.state.cx - (boxes[1][0] + boxes[1][2] / 2)) < 3.0
 
 
 def test_opponent_colour_cells_see_hue_not_brightness():
@@ -272,10 +310,10 @@ def test_verify_refuses_a_move_the_network_scores_far_below_its_own_estimate():
     estimate = (x + 3, y, w, h)
     own = tracker._score_box(scores, (x, y, w, h))
     # Where the network scored its own estimate about as high as the filters' box: moved.
-    moved, _, _ = tracker._refine(image, scores, estimate, own)
+    moved, _, _, _ = tracker._refine(image, scores, estimate, own)
     assert abs(moved[0] - x) < 1.5
     # Had the network scored its estimate far above the filters' box, it would stay.
-    kept, kept_score, _ = tracker._refine(image, scores, estimate, 4.0 * own)
+    kept, kept_score, _, _ = tracker._refine(image, scores, estimate, 4.0 * own)
     assert kept == estimate and kept_score == 4.0 * own
 
 

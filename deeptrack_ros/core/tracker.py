@@ -12,7 +12,7 @@ import math
 import time
 from collections import deque
 import warnings
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -125,7 +125,6 @@ class DeepTracker:
         self._velocity = (0.0, 0.0)
         # The filters' peaks on learned frames: what a recognised target looks like to them.
         self._learned_peaks: deque[float] = deque(maxlen=config.reliability_memory)
-        self._last_peak = 0.0
 
         self.scorer = FrameScorer(self.net, config, self.gray, self.device)
         self.refiner: CorrelationRefiner | None = None
@@ -210,18 +209,22 @@ class DeepTracker:
                                size=min(config.negatives_per_frame, config.num_particles),
                                replace=False)
         pick_t = torch.from_numpy(pick).to(self.device)
-        doubted = False
+        refined: _Refined | None = None
         if self.refiner is not None:
-            estimate_box, best_score, doubted = self._refine(image, frame_scores, estimate_box,
-                                                             best_score)
+            refined = self._refine(image, frame_scores, estimate_box, best_score)
+            estimate_box, best_score = refined.box, refined.score
             estimate = torch.as_tensor(estimate_box, dtype=torch.float32, device=self.device)
         confidence = _confidence(best_score)
         reliability = self._reliability(confidence)
-        lost = (confidence < config.lost_score or reliability < config.lost_reliability
-                or doubted)
+        doubted = refined is not None and refined.doubted
+        network_lost = confidence < config.lost_score or reliability < config.lost_reliability
+        # The filters may vouch for a box the network is unsure of, never for a doubted jump.
+        followed = (network_lost and not doubted and refined is not None
+                    and self._filters_follow(refined.peak))
+        lost = doubted or (network_lost and not followed)
         if config.quality_uses_reliability:
             quality *= min(1.0, reliability)
-        learned = not lost and reliability >= config.update_min_reliability
+        learned = not lost and not followed and reliability >= config.update_min_reliability
         # The frame's result as far as it is known before the update; the update only adds
         # what it did and its time (below), so the box goes out once, however early.
         estimated = TrackResult(
@@ -237,11 +240,12 @@ class DeepTracker:
             on_estimate(dataclasses.replace(estimated, timings=dataclasses.replace(
                 estimated.timings,
                 crop=estimated.timings.crop + (time.perf_counter() - t1) * 1e3)))
-        if not lost:
+        if not lost and not followed:
             # Every tracked frame, learned or not, moves the reference: a target whose score
             # settles lower (after frame 1's overfit, or a lasting appearance change) is
             # learned again after a few frames instead of never; lost frames do not, so an
-            # occluder can never become the reference.
+            # occluder can never become the reference, and neither do frames only the
+            # filters recognised.
             self._tracked_confidences.append(confidence)
         if not learned:
             # Probably not the target: learn nothing from this frame (see the config field).
@@ -251,9 +255,9 @@ class DeepTracker:
         else:
             t3, outcome = self._learn(image, frame_scores, estimate, best, pick, pick_t,
                                       quality)
-            if self.refiner is not None:
+            if refined is not None:
                 self.refiner.learn(image, estimate_box)
-                self._learned_peaks.append(self._last_peak)
+                self._learned_peaks.append(refined.peak)
         self._sync()
         t4 = time.perf_counter()
         if lost:
@@ -436,9 +440,10 @@ class DeepTracker:
         return (cx - cw / 2.0, cy - ch / 2.0, cw, ch), float(scores[winner])
 
     def _refine(self, image: np.ndarray, frame_scores: FrameScores, estimate_box: Box,
-                best_score: float) -> tuple[Box, float, bool]:
-        """The estimate after the correlation filters (see `CorrelationRefiner`), its score, and
-        whether a far jump of the network was doubted (see correlation_jump_peak).
+                best_score: float) -> _Refined:
+        """The estimate after the correlation filters (see `CorrelationRefiner`): its box and
+        score, the filters' peak there, and whether a far jump of the network was doubted
+        (see correlation_jump_peak).
 
         The filters refine the CNN's estimate. When that estimate jumped farther from the last
         state than the filters may move a box, the filters also look where the target was,
@@ -468,27 +473,42 @@ class DeepTracker:
                     and self._score_box(frame_scores, refined.box)
                     < config.correlation_verify * best_score):
                 # The network scores the filters' box well below its own: they disagree.
-                self._last_peak = refined.peak
-                return estimate_box, best_score, False
-            self._last_peak = refined.peak
-            return refined.box, best_score, False
+                return _Refined(estimate_box, best_score, refined.peak, False)
+            return _Refined(refined.box, best_score, refined.peak, False)
         stayed = self.refiner.refine(image, (state.cx - w / 2.0, state.cy - h / 2.0, w, h),
                                      size)
         if stayed.peak <= refined.peak and not self._jump_doubted(refined.peak):
-            self._last_peak = refined.peak
-            return refined.box, best_score, False
-        self._last_peak = stayed.peak
-        return (stayed.box, self._score_box(frame_scores, stayed.box),
-                stayed.peak <= refined.peak)
+            return _Refined(refined.box, best_score, refined.peak, False)
+        return _Refined(stayed.box, self._score_box(frame_scores, stayed.box), stayed.peak,
+                        stayed.peak <= refined.peak)
 
     def _jump_doubted(self, peak: float) -> bool:
         """Whether the filters' `peak` at a far jump while lost is too low for a recognised
-        target: below correlation_jump_peak times their median peak on recent learned frames
-        (never with no lost frame before, no learned history, or the ratio 0)."""
+        target: below correlation_jump_peak of their usual peak (never with no lost frame
+        before, no learned history, or the ratio 0)."""
         ratio = self.config.correlation_jump_peak
-        if ratio <= 0 or not self._learned_peaks or self._frames_lost == 0:
+        if ratio <= 0 or self._frames_lost == 0:
             return False
-        return peak < ratio * float(np.median(self._learned_peaks))
+        relative = self._relative_peak(peak)
+        return relative is not None and relative < ratio
+
+    def _filters_follow(self, peak: float) -> bool:
+        """Whether the filters recognise the target at a box the network calls lost: their
+        `peak` there reaches correlation_follow_peak of their usual peak (never with no
+        learned history or the ratio 0)."""
+        ratio = self.config.correlation_follow_peak
+        if ratio <= 0:
+            return False
+        relative = self._relative_peak(peak)
+        return relative is not None and relative >= ratio
+
+    def _relative_peak(self, peak: float) -> float | None:
+        """`peak` over the filters' median peak on the last reliability_memory learned frames
+        (what a recognised target looks like to them); None without that history."""
+        if not self._learned_peaks:
+            return None
+        usual = float(np.median(self._learned_peaks))
+        return peak / usual if usual > 0 else None
 
     def _score_box(self, frame_scores: FrameScores, box: Box) -> float:
         """The network's score S of one box of this frame."""
@@ -577,6 +597,16 @@ class DeepTracker:
     def _sync(self) -> None:
         if self.device.type == 'cuda':
             torch.cuda.synchronize(self.device)
+
+
+class _Refined(NamedTuple):
+    """What `DeepTracker._refine` decided: the box, the network's score of it, the filters'
+    peak there, and whether a far jump of the network was doubted (the box then stayed)."""
+
+    box: Box
+    score: float
+    peak: float
+    doubted: bool
 
 
 def _confidence(score: float) -> float:
