@@ -1,10 +1,12 @@
 """One tracked target over time: the node's tracking state machine, with no ROS in it.
 
-States are those of deeptrack_ros/msg/TrackStatus: IDLE (no target), TRACKING, LOST (the
-tracker runs but its confidence is below `lost_score`, or, already lost, the network jumped
-somewhere the correlation filters do not recognise, `correlation_jump_peak`; it keeps
-searching and returns to TRACKING when the target is found again) and FAILED (the tracker
-raised on this frame; the box is the last good one and the next frame is tried normally).
+States are those of deeptrack_ros/msg/TrackStatus: IDLE (no target), TRACKING (also with a
+confidence below `lost_score` when the correlation filters still recognise the target,
+`correlation_follow_peak`), LOST (the tracker runs but its confidence is below `lost_score`
+and the filters do not vouch for the box, or, already lost, the network jumped somewhere the
+filters do not recognise, `correlation_jump_peak`; it keeps searching and returns to
+TRACKING when the target is found again) and FAILED (the tracker raised on this frame; the
+box is the last good one and the next frame is tried normally).
 
 Image size changes. The core refuses a frame of another size than the one it was initialised
 on. A camera that changes resolution mid-stream (a driver reconfigured, a bag with mixed
