@@ -330,8 +330,11 @@ def test_scale_search_penalty_and_update_rate():
     assert whole.max() > 0.8 * np.log1p(step)
     _, halved = height_ratios(scale_update_rate=0.5)
     assert 0.3 * np.log1p(step) < halved.max() < 0.7 * np.log1p(step)
-    kept, _ = height_ratios(scale_penalty=0.5)
-    assert np.allclose(kept, boxes[0][3], rtol=0.01)
+    # With the penalty no step is ever taken: the size moves only by the best particle's
+    # own scale noise, well under a step per frame and within a step over the sequence.
+    kept, kept_ratios = height_ratios(scale_penalty=0.5)
+    assert kept_ratios.max() < 0.3 * np.log1p(step)
+    assert np.allclose(kept, boxes[0][3], rtol=step)
 
 
 def test_target_leaving_view_is_lost_then_found_again():
