@@ -197,11 +197,16 @@ def test_motion_prior_hand_values():
     boxes = torch.tensor([[45.0, 45.0, 10.0, 10.0], [55.0, 45.0, 10.0, 10.0],
                           [45.0, 25.0, 10.0, 10.0], [65.0, 45.0, 10.0, 10.0]])
     scores = torch.tensor([1.0, 1.5, 4.0, -2.0])
-    out = motion_prior_scores(boxes, scores, (50.0, 50.0), 10.0)
+    out = motion_prior_scores(boxes, scores, [(50.0, 50.0)], 10.0)
     expected = torch.tensor([1.0, 1.5 * math.exp(-0.5), 4.0 * math.exp(-2.0), -2.0])
     assert torch.allclose(out, expected)
     # the near target (1.0) now beats the farther, higher-scoring distractor (4.0 -> 0.54)
     assert int(torch.argmax(out)) == 0
+    # with a second centre at (50, 30) the third box is 0 away from it: its full score wins
+    two = motion_prior_scores(boxes, scores, [(50.0, 50.0), (50.0, 30.0)], 10.0)
+    expected[2] = 4.0
+    assert torch.allclose(two, expected)
+    assert int(torch.argmax(two)) == 2
 
 
 def test_scaled_boxes_keep_centre_and_aspect_within_the_range():

@@ -134,6 +134,26 @@ class TrackerConfig:
         1.0, 'Fraction (in log scale) of the scale search winner\'s size change the box takes '
         '(1 = all of it): a steady size change is still followed, a one-frame fluke only in '
         'part.', 0.0, 1.0)
+    camera_motion_side: int = _f(
+        0, 'Before each frame is searched, the last state is moved by the whole image\'s shift '
+        'since the previous frame, measured by phase correlation of both frames reduced to '
+        'this longer side (px); 0 = off (the paper). A turning or shaking camera moves the '
+        'target in the image by as much as the scene, and the search must follow it.', 0, 1024)
+    camera_motion_min_peak: float = _f(
+        0.1, 'Below this phase-correlation peak the image shift is not trusted and taken as '
+        'zero (two unrelated 80 x 60 frames peak at 0.06 to 0.09).', 0.0, 1.0)
+    camera_motion_still_ratio: float = _f(
+        0.5, 'Where the phase correlation at no shift (within one reduced pixel) reaches this '
+        'fraction of its peak, part of the scene stood still and the shift is taken as zero: '
+        'a still camera watching a large moving object peaks at the object\'s motion too.',
+        0.0, 1.0)
+    camera_motion_share: float = _f(
+        1.0, 'Fraction of the particles drawn where the image shift carried the target; the '
+        'rest are drawn where it was in the image, and the motion prior favours both places '
+        '(1 = only the carried place). A shaking camera moves the target with the scene; a '
+        'camera that pans to keep the target in view (a servoing robot, an operator) moves '
+        'the scene but not the target. While the target is lost it is awaited where the '
+        'scene carried it.', 0.0, 1.0)
     min_object_size: float = _f(4.0, 'Smallest box side (px) the tracker will shrink to.',
                                 1.0, 1e4)
 
@@ -197,6 +217,15 @@ class TrackerConfig:
         'neither model learns from the frame (0 = never). The network\'s confidence can stay '
         'low on a target it finds (a small one, the first frames after training); the '
         'filters, trained on the same frames, still recognise it.', 0.0, 1.0)
+    correlation_teach_peak: float = _f(
+        0.0, 'A frame not lost is learned by both models, however unsure the network is, where '
+        'the filters peak at least this fraction of their median peak over the last '
+        'reliability_memory learned frames (0 = never): the filters vouch for it, and a '
+        'network whose confidence fades on a changing target learns the change.', 0.0, 1.0)
+    correlation_teach_shift: float = _f(
+        0.0, 'With correlation_teach_peak, a frame is only taught where the filters\' peak is '
+        'also within this fraction of the box size of the network\'s own estimate on both '
+        'axes (0 = anywhere): two models that agree on the place.', 0.0, 1.0)
     correlation_scales: int = _f(33, 'Box sizes the scale filter compares.', 3, 101)
     correlation_scale_step: float = _f(1.02, 'Ratio of neighbouring box sizes of the scale '
                                        'filter.', 1.001, 1.5)

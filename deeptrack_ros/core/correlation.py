@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from deeptrack_ros.core.config import TrackerConfig
 from deeptrack_ros.core.cues import (Region, central_differences, crop_patches, extract_region,
                                      luminance)
+from deeptrack_ros.core.peaks import subcell_peak
 from deeptrack_ros.core.result import Box
 
 ORIENTATION_BINS = 9
@@ -121,31 +122,6 @@ def _gaussian_label(shape: tuple[int, ...], sigma: float, device: torch.device) 
     return label
 
 
-def _subcell_peak(response: torch.Tensor) -> tuple[list[float], float]:
-    """Argmax of a real response with a parabola fitted through each axis's neighbours
-    (circularly), as a signed displacement in cells per axis, and the peak value."""
-    flat_index = int(torch.argmax(response))
-    index = np.unravel_index(flat_index, tuple(response.shape))
-    peak = float(response.reshape(-1)[flat_index])
-    displacement = []
-    for axis, length in enumerate(response.shape):
-        position = float(index[axis])
-        if length >= 3:
-            before = list(index)
-            after = list(index)
-            before[axis] = (index[axis] - 1) % length
-            after[axis] = (index[axis] + 1) % length
-            left = float(response[tuple(before)])
-            right = float(response[tuple(after)])
-            curvature = left - 2.0 * peak + right
-            if curvature < 0:
-                position += 0.5 * (left - right) / curvature
-        if position > length / 2.0:
-            position -= length
-        displacement.append(position)
-    return displacement, peak
-
-
 class _Filter:
     """One multi-channel correlation filter in the Fourier domain, over the last `dims` axes
     of (C, ...) features: numerator A (C, ...) and denominator B (...), blended over frames."""
@@ -235,7 +211,7 @@ class CorrelationRefiner:
         base_w, base_h = float(size[0]), float(size[1])
         maps, region = self._region_maps(image, cx, cy, base_w, base_h)
         features = self._window_features(maps, region, cx, cy, base_w, base_h)
-        (dy_cells, dx_cells), peak = _subcell_peak(self._translation.respond(features))
+        (dy_cells, dx_cells), peak = subcell_peak(self._translation.respond(features))
         pad = 1.0 + config.correlation_padding
         shift_x = dx_cells * base_w * pad / self.cells[1]
         shift_y = dy_cells * base_h * pad / self.cells[0]
@@ -251,7 +227,7 @@ class CorrelationRefiner:
         if config.correlation_scale and trusted:
             response = self._scale.respond(self._scale_features(maps, region, cx, cy, base_w,
                                                                 base_h))
-            (exponent,), _ = _subcell_peak(response)
+            (exponent,), _ = subcell_peak(response)
             limit = float(self.scale_exponents[-1])
             exponent = max(-limit, min(limit, exponent)) * config.correlation_scale_rate
             factor = config.correlation_scale_step ** exponent

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -67,17 +68,23 @@ def draw_particles(state: TargetState, count: int, config: TrackerConfig,
 
 
 def motion_prior_scores(boxes: torch.Tensor, scores: torch.Tensor,
-                        centre: tuple[float, float], sigma: float) -> torch.Tensor:
-    """Positive scores times exp(-d^2 / (2 sigma^2)), d the box centre's distance to `centre`.
+                        centres: Sequence[tuple[float, float]], sigma: float) -> torch.Tensor:
+    """Positive scores times max_k exp(-d_k^2 / (2 sigma^2)), d_k the box centre's distance to
+    the k-th of `centres` (one centre, or where the target may be under each motion
+    hypothesis: see `TrackerConfig.camera_motion_share`).
 
     Eq. 7 takes the best particle whatever its distance, so a distractor that scores a little
     higher than the target anywhere in the search region wins. Weighting by a Gaussian prior
     on the displacement makes the choice a maximum a posteriori one. Non-positive scores (no
     evidence of the target) are left as they are, so they stay below every positive one.
     """
-    dx = boxes[:, 0] + boxes[:, 2] / 2.0 - centre[0]
-    dy = boxes[:, 1] + boxes[:, 3] / 2.0 - centre[1]
-    prior = torch.exp(-(dx * dx + dy * dy) / (2.0 * max(sigma, 1e-6) ** 2))
+    box_x = boxes[:, 0] + boxes[:, 2] / 2.0
+    box_y = boxes[:, 1] + boxes[:, 3] / 2.0
+    prior = torch.zeros_like(scores)
+    for centre_x, centre_y in centres:
+        dx, dy = box_x - centre_x, box_y - centre_y
+        prior = torch.maximum(prior, torch.exp(-(dx * dx + dy * dy)
+                                               / (2.0 * max(sigma, 1e-6) ** 2)))
     return torch.where(scores > 0, scores * prior, scores)
 
 

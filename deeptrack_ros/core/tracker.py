@@ -19,6 +19,7 @@ import torch
 
 from deeptrack_ros.core.boxes import iou_torch, validate_box
 from deeptrack_ros.core.config import DEFAULT_MODE, TrackerConfig, preset
+from deeptrack_ros.core.camera_motion import CameraMotion
 from deeptrack_ros.core.correlation import CorrelationRefiner
 from deeptrack_ros.core.cues import is_gray
 from deeptrack_ros.core.learner import OnlineLearner, SampleSet, UpdateOutcome
@@ -126,6 +127,11 @@ class DeepTracker:
         # The filters' peaks on learned frames: what a recognised target looks like to them.
         self._learned_peaks: deque[float] = deque(maxlen=config.reliability_memory)
 
+        self.camera: CameraMotion | None = None
+        if config.camera_motion_side > 0:
+            self.camera = CameraMotion(config.camera_motion_side, config.camera_motion_min_peak,
+                                       config.camera_motion_still_ratio, self.device)
+            self.camera.reset(image)
         self.scorer = FrameScorer(self.net, config, self.gray, self.device)
         self.refiner: CorrelationRefiner | None = None
         if config.correlation_refine:
@@ -183,19 +189,24 @@ class DeepTracker:
         config = self.config
         self._frame += 1
         frame = self._frame
-        search = self._predicted_state(image.shape[:2])
-        particles_np = draw_particles(search, config.num_particles, config, self.rng,
-                                      image.shape[:2], self._search_spread())
+        started = time.perf_counter()
+        hypotheses = self._motion_hypotheses(image)
+        camera_ms = (time.perf_counter() - started) * 1e3
+        searches = [self._predicted_state(state, image.shape[:2]) for state, _ in hypotheses]
+        particles_np = np.vstack([
+            draw_particles(search, count, config, self.rng, image.shape[:2],
+                           self._search_spread())
+            for search, (_, count) in zip(searches, hypotheses)])
         frame_scores = self.scorer.score(image, particles_np, self.state.height,
                                          self.state.aspect)
         t1 = time.perf_counter()
         if config.map_estimate and config.scoring == 'dense':
             frame_scores = self.scorer.with_best_window(
                 frame_scores, lambda boxes, scores: self._with_motion_prior(boxes, scores,
-                                                                            search))
+                                                                            searches))
         particles, scores, fused = frame_scores.boxes, frame_scores.scores, frame_scores.fused
         with torch.no_grad():
-            best = int(torch.argmax(self._with_motion_prior(particles, scores, search)))
+            best = int(torch.argmax(self._with_motion_prior(particles, scores, searches)))
             best_score = float(scores[best])
             estimate_box = self._estimate(particles, scores, best)
             estimate = torch.as_tensor(estimate_box, dtype=torch.float32, device=self.device)
@@ -210,8 +221,11 @@ class DeepTracker:
                                replace=False)
         pick_t = torch.from_numpy(pick).to(self.device)
         refined: _Refined | None = None
+        network_box = estimate_box
+        # Where the target was, under the motion hypothesis that explains the estimate best.
+        anchor = _nearest_state([state for state, _ in hypotheses], estimate_box)
         if self.refiner is not None:
-            refined = self._refine(image, frame_scores, estimate_box, best_score)
+            refined = self._refine(image, frame_scores, estimate_box, best_score, anchor)
             estimate_box, best_score = refined.box, refined.score
             estimate = torch.as_tensor(estimate_box, dtype=torch.float32, device=self.device)
         confidence = _confidence(best_score)
@@ -224,14 +238,20 @@ class DeepTracker:
         lost = doubted or (network_lost and not followed)
         if config.quality_uses_reliability:
             quality *= min(1.0, reliability)
-        learned = not lost and not followed and reliability >= config.update_min_reliability
+        # Where the filters recognise the target as well as usual, they vouch for the frame
+        # and both models learn it, however unsure the network is (co-training).
+        taught = (not lost and refined is not None
+                  and self._peak_reaches(refined.peak, config.correlation_teach_peak)
+                  and _agree(network_box, refined.box, config.correlation_teach_shift))
+        learned = not lost and (taught or (not followed and reliability
+                                           >= config.update_min_reliability))
         # The frame's result as far as it is known before the update; the update only adds
         # what it did and its time (below), so the box goes out once, however early.
         estimated = TrackResult(
             frame_index=frame, box=estimate_box, score=best_score, confidence=confidence,
             quality=quality, updated=False, iterations=0, loss=0.0, lost=lost,
             reliability=reliability, learned=learned,
-            timings=StageTimings(cues=frame_scores.timings['cues'],
+            timings=StageTimings(cues=frame_scores.timings['cues'] + camera_ms,
                                  crop=frame_scores.timings['crop'],
                                  score=frame_scores.timings['score']),
             particles=particles.cpu().numpy(), particle_scores=scores.cpu().numpy())
@@ -267,9 +287,8 @@ class DeepTracker:
             self._velocity = (0.0, 0.0)
         else:
             self._frames_lost = 0
-            previous = self.state
             self.state = TargetState.from_box(estimate_box, self.state.aspect)
-            self._velocity = (self.state.cx - previous.cx, self.state.cy - previous.cy)
+            self._velocity = (self.state.cx - anchor.cx, self.state.cy - anchor.cy)
         return dataclasses.replace(
             estimated, updated=outcome.updated, iterations=outcome.iterations,
             loss=outcome.loss_after,
@@ -440,7 +459,7 @@ class DeepTracker:
         return (cx - cw / 2.0, cy - ch / 2.0, cw, ch), float(scores[winner])
 
     def _refine(self, image: np.ndarray, frame_scores: FrameScores, estimate_box: Box,
-                best_score: float) -> _Refined:
+                best_score: float, state: TargetState | None = None) -> _Refined:
         """The estimate after the correlation filters (see `CorrelationRefiner`): its box and
         score, the filters' peak there, and whether a far jump of the network was doubted
         (see correlation_jump_peak).
@@ -457,9 +476,11 @@ class DeepTracker:
         there is well below what they peak at on the target (correlation_jump_peak): the
         box then stays where the target was and the frame counts as lost. Only then: a
         tracked target that moves far while its appearance changes must be followed.
+        `state` is where the target was (the last state unless the camera moved it: see
+        `_motion_hypotheses`).
         """
         config = self.config
-        state = self.state
+        state = self.state if state is None else state
         if config.correlation_scale:
             size = (state.width, state.height)
         else:
@@ -496,7 +517,11 @@ class DeepTracker:
         """Whether the filters recognise the target at a box the network calls lost: their
         `peak` there reaches correlation_follow_peak of their usual peak (never with no
         learned history or the ratio 0)."""
-        ratio = self.config.correlation_follow_peak
+        return self._peak_reaches(peak, self.config.correlation_follow_peak)
+
+    def _peak_reaches(self, peak: float, ratio: float) -> bool:
+        """Whether `peak` reaches `ratio` of the filters' usual peak (never with no learned
+        history or the ratio 0)."""
         if ratio <= 0:
             return False
         relative = self._relative_peak(peak)
@@ -518,24 +543,58 @@ class DeepTracker:
                                          .fused)[0])
 
     def _with_motion_prior(self, particles: torch.Tensor, scores: torch.Tensor,
-                           search: TargetState) -> torch.Tensor:
-        """Scores for choosing the estimate (see `motion_prior_scores`)."""
+                           searches: Sequence[TargetState]) -> torch.Tensor:
+        """Scores for choosing the estimate (see `motion_prior_scores`), with a prior that
+        favours every place the particles were drawn around."""
         width = self.config.motion_prior
         if width <= 0:
             return scores
         sigma = position_sigma(self.state.height, self.config) * width * self._search_spread()
-        return motion_prior_scores(particles, scores, (search.cx, search.cy), sigma)
+        return motion_prior_scores(particles, scores,
+                                   [(search.cx, search.cy) for search in searches], sigma)
 
-    def _predicted_state(self, image_size: tuple[int, int]) -> TargetState:
-        """Where the particles are drawn: the last state moved by velocity_gain times the last
+    def _motion_hypotheses(self, image: np.ndarray) -> list[tuple[TargetState, int]]:
+        """Where the target may be before this frame is searched, each with its number of
+        particles: where it was in the image and, with camera motion measured
+        (`CameraMotion`), where the image's shift since the last frame carried it.
+
+        A camera that shakes or rides along moves the target by as much as the scene, one
+        that pans to keep the target in view (a servoing robot, an operator) moves the scene
+        and not the target, and one frame cannot tell the two apart, so camera_motion_share
+        of the particles go to the carried place and the rest stay. A lost target is not
+        being followed by anybody: it is awaited where the scene carried it, and so is
+        every target with a share of 1. The state moves only then; the velocity stays the
+        target's own motion in the scene.
+        """
+        config = self.config
+        if self.camera is None:
+            return [(self.state, config.num_particles)]
+        dx, dy, _ = self.camera.shift(image)
+        if dx == 0.0 and dy == 0.0:
+            return [(self.state, config.num_particles)]
+        height, width = image.shape[:2]
+        carried = dataclasses.replace(self.state,
+                                      cx=min(max(self.state.cx + dx, 0.0), float(width)),
+                                      cy=min(max(self.state.cy + dy, 0.0), float(height)))
+        share = config.camera_motion_share
+        if self._frames_lost > 0 or share >= 1.0:
+            self.state = carried
+            return [(carried, config.num_particles)]
+        moved = int(round(share * config.num_particles))
+        if moved <= 0:
+            return [(self.state, config.num_particles)]
+        return [(self.state, config.num_particles - moved), (carried, moved)]
+
+    def _predicted_state(self, state: TargetState, image_size: tuple[int, int]) -> TargetState:
+        """Where the particles are drawn: `state` moved by velocity_gain times the last
         displacement (none after a lost frame), its centre kept inside the image."""
         gain = self.config.velocity_gain
         if gain <= 0:
-            return self.state
+            return state
         height, width = image_size
-        cx = min(max(self.state.cx + gain * self._velocity[0], 0.0), float(width))
-        cy = min(max(self.state.cy + gain * self._velocity[1], 0.0), float(height))
-        return dataclasses.replace(self.state, cx=cx, cy=cy)
+        cx = min(max(state.cx + gain * self._velocity[0], 0.0), float(width))
+        cy = min(max(state.cy + gain * self._velocity[1], 0.0), float(height))
+        return dataclasses.replace(state, cx=cx, cy=cy)
 
     def _search_spread(self) -> float:
         """Factor on the position deviation: 1 while tracking, growing while lost."""
@@ -607,6 +666,22 @@ class _Refined(NamedTuple):
     score: float
     peak: float
     doubted: bool
+
+
+def _nearest_state(states: Sequence[TargetState], box: Box) -> TargetState:
+    """The state whose centre is nearest to `box`'s (the first of equals)."""
+    cx, cy = box[0] + box[2] / 2.0, box[1] + box[3] / 2.0
+    return min(states, key=lambda state: (state.cx - cx) ** 2 + (state.cy - cy) ** 2)
+
+
+def _agree(first: Box, second: Box, fraction: float) -> bool:
+    """Whether two boxes' centres are within `fraction` of the first's size on both axes
+    (always true with fraction 0)."""
+    if fraction <= 0:
+        return True
+    dx = (first[0] + first[2] / 2.0) - (second[0] + second[2] / 2.0)
+    dy = (first[1] + first[3] / 2.0) - (second[1] + second[3] / 2.0)
+    return abs(dx) <= fraction * first[2] and abs(dy) <= fraction * first[3]
 
 
 def _confidence(score: float) -> float:
