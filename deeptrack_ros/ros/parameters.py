@@ -110,6 +110,11 @@ NODE_PARAMETERS: tuple[ParameterSpec, ...] = (
                   'newest frame.', 1, 100, read_only=True),
     ParameterSpec('init_history', 30, 'Recent frames kept by stamp, so a ~/init stamped with '
                   'an earlier frame initialises on that frame.', 1, 1000, read_only=True),
+    ParameterSpec('max_lag_periods', 2.0, 'Lag budget of a detection behind its image, in '
+                  'camera periods (learned from arrivals): a frame already too old for its '
+                  'detection to make it is dropped for the next one when that one would, '
+                  'which costs a wait of a few milliseconds; 0 always tracks the newest '
+                  'frame at once.', 0.0, 100.0, read_only=True),
     ParameterSpec('diagnostics_period', 1.0, 'Seconds between /diagnostics messages.',
                   0.05, 3600.0, read_only=True),
     ParameterSpec('publish_debug_image', False, 'Publish ~/debug_image (rgb8): box, particles '

@@ -30,6 +30,11 @@ under `use_sim_time`: the latency (clock now minus the image stamp; 0 while a si
 has not started), the fps in /diagnostics (frames per second of ROS time), the diagnostics
 period and stamps. Processing times are wall-clock durations, as they measure this machine.
 
+Lag. With `max_lag_periods` > 0 (2 by default) the worker skips a frame that is already too
+old for its detection to come out within that many camera periods of its image, and takes the
+next one instead, when that one would make it (freshness.py); the skipped frame counts as
+dropped. The camera period and the time to a detection are learned from the stream.
+
 The constructor only wires things up; heavy work happens in the worker thread (worker.py),
 which `destroy_node()` stops.
 """
@@ -58,6 +63,7 @@ from deeptrack_ros.ros.conversions import (ImageConversionError, array_to_image,
 from deeptrack_ros.ros.diagnostics import (STATE_NAMES, RateMeter, TrackerSnapshot,
                                            diagnostic_array, resident_memory_mb, tracker_pools)
 from deeptrack_ros.ros.frame_buffer import FrameBuffer
+from deeptrack_ros.ros.freshness import FreshnessPolicy
 from deeptrack_ros.ros.history import Frame, FrameHistory
 from deeptrack_ros.ros.parameters import (ParameterGuard, current_values, declare_parameters,
                                           tracker_config)
@@ -95,7 +101,10 @@ class TrackerNode(rclpy.node.Node):
         self._buffer: FrameBuffer[Frame] = FrameBuffer()
         self._history = FrameHistory(self._param('init_history'))
         self._session = TrackingSession(self._build_tracker)
-        self._worker = TrackingWorker(self._buffer, self._session, self)
+        lag_budget = float(self._param('max_lag_periods'))
+        self._freshness = FreshnessPolicy(lag_budget) if lag_budget > 0 else None
+        self._worker = TrackingWorker(self._buffer, self._session, self,
+                                      freshness=self._freshness)
         self._lock = threading.Lock()  # guards the statistics below
         self._seq = 0
         self._stopped = False
@@ -180,6 +189,8 @@ class TrackerNode(rclpy.node.Node):
             self.get_logger().info(
                 'image stamp went backwards (bag loop or clock reset?): the frame history for '
                 '~/init was cleared; tracking continues')
+        if self._freshness is not None:
+            self._freshness.frame_arrived(frame.received_at)
         self._buffer.put(frame)
 
     def _on_init(self, msg: Detection2D) -> None:

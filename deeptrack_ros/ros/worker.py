@@ -25,6 +25,11 @@ before its online update runs (`DeepTracker.track(on_estimate=...)`); the status
 the update, with what it did. A controller acting on detections gets them one update earlier,
 and still exactly one per tracked frame: `publish` is told the detection went out already.
 
+Lag: with a `FreshnessPolicy` the worker may wait a few milliseconds for the next frame
+instead of tracking one that is already too old for its detection to stay within the lag
+budget (freshness.py); the frame it skips is counted as dropped. It never waits while a
+command is pending or no track is running.
+
 Memory: after each frame the worker may return freed heap memory to the operating system
 (heap.py): right after a tracker was replaced, otherwise every few seconds.
 
@@ -36,6 +41,7 @@ abandoned, never interrupted half-way through a publication).
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -44,6 +50,7 @@ import numpy as np
 from deeptrack_ros.core.result import Box, TrackResult
 from deeptrack_ros.ros.conversions import ImageConversionError
 from deeptrack_ros.ros.frame_buffer import FrameBuffer
+from deeptrack_ros.ros.freshness import FreshnessPolicy, take_fresh
 from deeptrack_ros.ros.heap import HeapTrimmer
 from deeptrack_ros.ros.history import Frame
 from deeptrack_ros.ros.session import FrameOutcome, TrackingSession, TrackState
@@ -86,10 +93,13 @@ class TrackingWorker:
     """Runs `session` on frames from `buffer` in a daemon thread."""
 
     def __init__(self, buffer: FrameBuffer[Frame], session: TrackingSession,
-                 sink: WorkerSink, name: str = 'deeptrack_worker') -> None:
+                 sink: WorkerSink, name: str = 'deeptrack_worker',
+                 freshness: FreshnessPolicy | None = None) -> None:
         self._buffer = buffer
         self._session = session
         self._sink = sink
+        self._freshness = freshness
+        self._taken_at = 0.0  # time.monotonic() when the frame being handled was taken
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._generation = 0
@@ -145,6 +155,12 @@ class TrackingWorker:
                 break
             self._unsettled = frame is not None
             try:
+                if frame is not None and self._may_wait():
+                    frame = take_fresh(self._buffer, frame, frame.received_at,
+                                       self._freshness, _arrival)
+                    if self._stop.is_set():
+                        break
+                self._taken_at = time.monotonic()
                 self._handle(frame)
                 self._heap.after_frame(force=self._tracker_replaced)
                 self._tracker_replaced = False
@@ -155,6 +171,14 @@ class TrackingWorker:
                 # as rejected: it gets no status, and /diagnostics then warns about it.
                 self._settle(self._buffer.mark_rejected)
                 self._sink.worker_error(exc, _format_exception())
+
+    def _may_wait(self) -> bool:
+        """Whether the frame at hand may be exchanged for a fresher one: a track is running
+        (its detection is what must be fresh) and no command waits."""
+        if self._freshness is None or not self._session.active:
+            return False
+        with self._lock:
+            return self._pending_init is None and not self._pending_reset
 
     def _settle(self, mark: Any) -> None:
         """Count the frame taken from the buffer, once (see the module doc)."""
@@ -239,6 +263,8 @@ class TrackingWorker:
         sent = []
 
         def on_estimate(result: TrackResult) -> None:
+            if self._freshness is not None:
+                self._freshness.detection_took(time.monotonic() - self._taken_at)
             if not result.lost:
                 sent.append(self._publish_detection(frame, result, generation))
 
@@ -277,6 +303,10 @@ class TrackingWorker:
             if counted:
                 self._settle(self._buffer.mark_processed)
             self._sink.publish(frame, outcome, image, detection_sent)
+
+
+def _arrival(frame: Frame) -> float:
+    return frame.received_at
 
 
 def _format_exception() -> str:
