@@ -7,7 +7,7 @@ import torch
 
 from deeptrack_ros.core.boxes import iou_xywh
 from deeptrack_ros.core.camera_motion import CameraMotion, reduced_gray
-from deeptrack_ros.core.config import TrackerConfig
+from deeptrack_ros.core.config import TrackerConfig, preset
 from test_core_correlation import _texture, _warp
 from test_core_tracker import FAST, run, synthetic_sequence
 
@@ -82,7 +82,8 @@ def test_reduced_gray_averages_whole_blocks_to_the_requested_side():
 
 def test_the_search_follows_a_camera_jolt():
     """The whole frame jumps 50 px sideways at frame 15 (the camera jolts). With camera motion
-    the particles are drawn around where the scene carried the target, and the box is on it;
+    (every particle on the carried place: share 1) the particles are drawn around where the
+    scene carried the target, and the box is on it;
     without, they are drawn where the target was in the image (this distinct target is still
     found there by the far-jump check, a target among look-alikes would not be)."""
     images, boxes = synthetic_sequence(frames=20)
@@ -94,7 +95,7 @@ def test_the_search_follows_a_camera_jolt():
     centre_before = boxes[at - 1, 0] + boxes[at - 1, 2] / 2
 
     def after_jolt(side):
-        results = run(FAST.replace(camera_motion_side=side), images[:at + 3], boxes[0])
+        results = run(FAST.replace(camera_motion_side=side, camera_motion_share=1.0), images[:at + 3], boxes[0])
         particles = results[at].particles
         spread_centre = float(np.mean(particles[:, 0] + particles[:, 2] / 2))
         overlaps = iou_xywh(np.array([r.box for r in results]), boxes[:at + 3])
@@ -161,6 +162,7 @@ def test_half_the_search_stays_where_the_target_was_when_the_camera_may_pursue_i
 
 def test_camera_motion_is_off_in_the_paper_preset_and_validated():
     assert TrackerConfig().camera_motion_side == 0
+    assert preset('best').camera_motion_side > 0 and preset('best').camera_motion_share == 0.5
     with pytest.raises(ValueError, match='camera_motion_side'):
         TrackerConfig(camera_motion_side=-1)
     with pytest.raises(ValueError, match='camera_motion_share'):

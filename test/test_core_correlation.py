@@ -216,8 +216,12 @@ def test_filters_that_recognise_the_target_keep_following_it_when_the_network_is
     images, boxes = synthetic_sequence(frames=10)
 
     def run_unsure(follow):
+        # The follow rule alone: teaching would let the filters vouch for these frames, and
+        # camera motion would carry a lost target's search (this target's own motion
+        # dominates the frame's phase correlation).
         config = FAST.replace(correlation_refine=True, correlation_scale=True,
-                              correlation_follow_peak=follow)
+                              correlation_follow_peak=follow, correlation_teach_peak=0.0,
+                              camera_motion_side=0)
         tracker = DeepTracker(config, device='cpu', seed=0)
         tracker.initialize(images[0], boxes[0])
         assert tracker.track(images[1]).learned
@@ -356,3 +360,44 @@ def test_colour_tells_apart_targets_that_differ_only_in_hue():
     # tracker's check where the target was compares exactly such peaks).
     assert peaks[0.0][1] == pytest.approx(peaks[0.0][0], rel=1e-3)
     assert peaks[1.0][1] < 0.95 * peaks[1.0][0]
+
+
+def test_filters_that_recognise_the_target_teach_a_network_that_is_unsure_of_it():
+    # After three learned frames the network's fusion layer is cut to 0.3: its confidence
+    # falls to about a fifth of the recent median, below update_min_reliability (and below
+    # lost_score, so only the filters keep the box). Without teaching nothing is learned
+    # from then on; with correlation_teach_peak 0.7 the filters, which recognise the target
+    # as well as on the learned frames and agree with the network's estimate, vouch for every
+    # frame, and both models learn it.
+    images, boxes = synthetic_sequence(frames=12)
+
+    def run_unsure(teach):
+        config = FAST.replace(camera_motion_side=0, correlation_teach_peak=teach,
+                              correlation_teach_shift=0.1)
+        tracker = DeepTracker(config, device='cpu', seed=0)
+        tracker.initialize(images[0], boxes[0])
+        assert all(tracker.track(image).learned for image in images[1:4])
+        with torch.no_grad():
+            tracker.net.fusion.weight.mul_(0.3)
+            tracker.net.fusion.bias.mul_(0.3)
+        before = tracker.pool_sizes()['positive'][0]
+        results = [tracker.track(image) for image in images[4:]]
+        assert all(r.reliability < config.update_min_reliability for r in results)
+        assert not any(r.lost for r in results)
+        assert iou_xywh(results[-1].box, boxes[-1]) > 0.6
+        return results, tracker.pool_sizes()['positive'][0] - before
+
+    untaught, added = run_unsure(0.0)
+    assert not any(r.learned for r in untaught) and added == 0
+    taught, added = run_unsure(0.7)
+    assert all(r.learned for r in taught) and added == 2 * len(taught)  # each with its flip
+
+
+def test_teaching_needs_both_models_to_agree_on_the_place():
+    from deeptrack_ros.core.tracker import _agree
+
+    box = (100.0, 50.0, 40.0, 80.0)
+    assert _agree(box, (103.0, 57.0, 40.0, 80.0), 0.1)        # 3 px, 7 px: within 4 and 8
+    assert not _agree(box, (105.0, 50.0, 40.0, 80.0), 0.1)    # 5 px across a 40 px width
+    assert not _agree(box, (100.0, 59.0, 40.0, 80.0), 0.1)    # 9 px along an 80 px height
+    assert _agree(box, (160.0, 0.0, 40.0, 80.0), 0.0)         # 0: anywhere
