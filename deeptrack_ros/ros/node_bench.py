@@ -138,11 +138,14 @@ class NodeBenchResult:
 
 def run_node_benchmark(config: TrackerConfig | None = None, rate_hz: float = 60.0,
                        seconds: float = 10.0, image_size: tuple[int, int] = (320, 240),
-                       seed: int = 0, device: str = 'cpu') -> NodeBenchResult:
+                       seed: int = 0, device: str = 'cpu',
+                       max_lag_periods: float | None = None) -> NodeBenchResult:
     """Run a TrackerNode under a generated camera in this process; return its figures.
 
     `config` sets the tracker parameters (default: the 'best' preset), `seed` the node's seed
-    and the generated video's, `device` the node's torch device. Raises ValueError for bad
+    and the generated video's, `device` the node's torch device, `max_lag_periods` its lag
+    budget (None: the node's default), so the budget's effect can be measured. Raises
+    ValueError for bad
     arguments or parameters the node refuses, RuntimeError when the node does not answer
     (discovery, initialisation) in time.
     """
@@ -164,8 +167,10 @@ def run_node_benchmark(config: TrackerConfig | None = None, rate_hz: float = 60.
     sequence = SyntheticSequence(count=min(loop, RENDERED_FRAMES), size=tuple(image_size),
                                  seed=seed)
     camera = _Camera(sequence, loop)
-    parameters = [Parameter(name, value=value)
-                  for name, value in node_parameters(config, seed, device).items()]
+    values = node_parameters(config, seed, device)
+    if max_lag_periods is not None:
+        values['max_lag_periods'] = float(max_lag_periods)
+    parameters = [Parameter(name, value=value) for name, value in values.items()]
     namespace = f'/deeptrack_bench_{uuid.uuid4().hex[:8]}'
 
     context = Context()
@@ -555,6 +560,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--size', default='320x240', help='frame size WxH (320x240)')
     parser.add_argument('--device', default='cpu', help='torch device of the node (cpu)')
     parser.add_argument('--seed', type=int, default=0, help='seed of the node and video (0)')
+    parser.add_argument('--max-lag-periods', type=float, default=None, metavar='N',
+                        help="the node's lag budget in camera periods (its default, 2; 0 off)")
     args = parser.parse_args(argv)
     width, height = frame_size(parser, args.size)
     try:
@@ -565,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = run_node_benchmark(config, rate_hz=args.rate, seconds=args.seconds,
                                     image_size=(width, height), seed=args.seed,
-                                    device=args.device)
+                                    device=args.device, max_lag_periods=args.max_lag_periods)
     except KeyboardInterrupt:
         print('\nnode benchmark interrupted', file=sys.stderr)
         return 1
