@@ -95,7 +95,8 @@ def test_the_search_follows_a_camera_jolt():
     centre_before = boxes[at - 1, 0] + boxes[at - 1, 2] / 2
 
     def after_jolt(side):
-        results = run(FAST.replace(camera_motion_side=side, camera_motion_share=1.0), images[:at + 3], boxes[0])
+        config = FAST.replace(camera_motion_side=side, camera_motion_share=1.0)
+        results = run(config, images[:at + 3], boxes[0])
         particles = results[at].particles
         spread_centre = float(np.mean(particles[:, 0] + particles[:, 2] / 2))
         overlaps = iou_xywh(np.array([r.box for r in results]), boxes[:at + 3])
