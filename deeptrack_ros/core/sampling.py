@@ -80,11 +80,11 @@ def motion_prior_scores(boxes: torch.Tensor, scores: torch.Tensor,
     """
     box_x = boxes[:, 0] + boxes[:, 2] / 2.0
     box_y = boxes[:, 1] + boxes[:, 3] / 2.0
+    spread = 2.0 * max(sigma, 1e-6) ** 2
     prior = torch.zeros_like(scores)
     for centre_x, centre_y in centres:
         dx, dy = box_x - centre_x, box_y - centre_y
-        prior = torch.maximum(prior, torch.exp(-(dx * dx + dy * dy)
-                                               / (2.0 * max(sigma, 1e-6) ** 2)))
+        prior = torch.maximum(prior, torch.exp(-(dx * dx + dy * dy) / spread))
     return torch.where(scores > 0, scores * prior, scores)
 
 

@@ -17,7 +17,7 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 import torch
 
-from deeptrack_ros.core.boxes import iou_torch, validate_box
+from deeptrack_ros.core.boxes import center_of, iou_torch, validate_box
 from deeptrack_ros.core.config import DEFAULT_MODE, TrackerConfig, preset
 from deeptrack_ros.core.camera_motion import CameraMotion
 from deeptrack_ros.core.correlation import CorrelationRefiner
@@ -670,7 +670,7 @@ class _Refined(NamedTuple):
 
 def _nearest_state(states: Sequence[TargetState], box: Box) -> TargetState:
     """The state whose centre is nearest to `box`'s (the first of equals)."""
-    cx, cy = box[0] + box[2] / 2.0, box[1] + box[3] / 2.0
+    cx, cy = center_of(box)
     return min(states, key=lambda state: (state.cx - cx) ** 2 + (state.cy - cy) ** 2)
 
 
@@ -679,9 +679,8 @@ def _agree(first: Box, second: Box, fraction: float) -> bool:
     (always true with fraction 0)."""
     if fraction <= 0:
         return True
-    dx = (first[0] + first[2] / 2.0) - (second[0] + second[2] / 2.0)
-    dy = (first[1] + first[3] / 2.0) - (second[1] + second[3] / 2.0)
-    return abs(dx) <= fraction * first[2] and abs(dy) <= fraction * first[3]
+    (x1, y1), (x2, y2) = center_of(first), center_of(second)
+    return abs(x1 - x2) <= fraction * first[2] and abs(y1 - y2) <= fraction * first[3]
 
 
 def _confidence(score: float) -> float:

@@ -106,19 +106,17 @@ class FreshnessPolicy:
         return max(0.0, due) + WAIT_SLACK * period
 
 
-def take_fresh(buffer: FrameBuffer[T], item: T, received_at: float,
-               policy: FreshnessPolicy | None,
+def take_fresh(buffer: FrameBuffer[T], item: T, policy: FreshnessPolicy | None,
                arrival_of: Callable[[T], float]) -> T:
     """`item` (just taken from `buffer`), or a newer frame the policy chose to wait for.
 
     A newer frame replaces `item`, which is counted as dropped on the buffer; when none comes
     within the wait (or the buffer is woken for a command or closed) `item` is returned and
-    stays the one in flight. `arrival_of` reads a frame's arrival time, so a frame that
-    arrives during the wait can itself be judged.
+    stays the one in flight. `arrival_of` reads a frame's arrival time.
     """
     if policy is None:
         return item
-    wait = policy.wait_for_newer(received_at)
+    wait = policy.wait_for_newer(arrival_of(item))
     while wait is not None:
         newer = buffer.get(timeout=wait)
         if newer is None:

@@ -156,8 +156,7 @@ class TrackingWorker:
             self._unsettled = frame is not None
             try:
                 if frame is not None and self._may_wait():
-                    frame = take_fresh(self._buffer, frame, frame.received_at,
-                                       self._freshness, _arrival)
+                    frame = take_fresh(self._buffer, frame, self._freshness, _arrival)
                     if self._stop.is_set():
                         break
                 self._taken_at = time.monotonic()
