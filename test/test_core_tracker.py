@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from deeptrack_ros.core import DeepTracker, TrackResult, preset
 from deeptrack_ros.core.boxes import iou_torch, iou_xywh
+from deeptrack_ros.core.config import TrackerConfig
 from deeptrack_ros.core.cues import is_gray
 from deeptrack_ros.core.network import DeepTrackNet, deeptrack_score
 
@@ -432,6 +433,37 @@ def test_scale_samples_join_the_negative_pool_from_frame_one():
     for image in images[1:]:
         result = scaled.track(image)
         assert np.all(np.isfinite(result.box))
+
+
+@pytest.mark.parametrize('scoring', ['dense', 'particles'])
+def test_background_selection_fills_the_negative_pool_with_negatives_only(scoring):
+    """The `particles` reading stores uniformly picked particles in the negative pool, and
+    those that overlap the target by more than 0.5 are labelled positive there (a few here,
+    around a 40 x 30 target with a 20-px search; most around a target of 100 px, which the
+    same search hardly leaves). `background` stores only samples with IoU <= iou_negative, still
+    negatives_per_frame of them per learned frame (the shortfall drawn around the
+    estimate), on both scoring paths."""
+    images, boxes = synthetic_sequence(frames=3)
+    base = FAST.replace(scoring=scoring, first_frame_iterations=5, num_particles=300,
+                        negatives_per_frame=60, camera_motion_side=0, lost_score=0.0,
+                        update_min_reliability=0.0)
+
+    def pool_after(selection):
+        tracker = DeepTracker(base.replace(negative_selection=selection), device='cpu', seed=0)
+        tracker.initialize(images[0], boxes[0])
+        sizes = [tracker.negatives.size]
+        for image in images[1:]:
+            assert tracker.track(image).learned
+            sizes.append(tracker.negatives.size)
+        return tracker.negatives.labels[:tracker.negatives.size], np.diff(sizes)
+
+    labels, added = pool_after('background')
+    assert bool((labels == 0).all())
+    assert np.all(added == base.negatives_per_frame + base.wide_negatives)
+    labels, _ = pool_after('particles')
+    assert float(labels.sum()) > 0
+    with pytest.raises(ValueError, match='negative_selection'):
+        TrackerConfig(negative_selection='hard')
 
 
 @pytest.mark.parametrize('gain', [0.0, 1.0])

@@ -20,6 +20,7 @@ DEFAULT_MODE = 'best'
 CUE_NORMALISATIONS = ('patch', 'fixed')
 ESTIMATORS = ('argmax', 'top_mean', 'peak_mean')
 SCORINGS = ('dense', 'particles')
+NEGATIVE_SELECTIONS = ('particles', 'background')
 
 
 @dataclass(frozen=True)
@@ -258,6 +259,14 @@ class TrackerConfig:
     positives_per_frame: int = _f(1, 'Positive samples added per frame (theta+).', 1, 100)
     flip_positives: bool = _f(True, 'Also store horizontally flipped positives.')
     negatives_per_frame: int = _f(150, 'Negative samples added per frame (theta-).', 1, 10000)
+    negative_selection: str = _f(
+        'particles', 'Which samples fill the negative pool each frame: particles = '
+        'negatives_per_frame of the frame\'s particles drawn uniformly and labelled by IoU '
+        '(most overlap a large target by more than iou_positive, so most are labelled '
+        'positive); background = samples with IoU <= iou_negative only, the frame\'s '
+        'particles first and the rest drawn around the estimate with wide_negative_spread '
+        'times the position deviation (the pool the paper calls negative holds negatives).',
+        choices=NEGATIVE_SELECTIONS)
     positive_pool_size: int = _f(1000, 'Positive pool limit N+ (oldest out first).', 1, 100000)
     negative_pool_size: int = _f(500, 'Negative pool limit N- (oldest out first).', 1, 100000)
     wide_negatives: int = _f(

@@ -17,7 +17,7 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 import torch
 
-from deeptrack_ros.core.boxes import center_of, iou_torch, validate_box
+from deeptrack_ros.core.boxes import center_of, iou_torch, iou_xywh, validate_box
 from deeptrack_ros.core.config import DEFAULT_MODE, TrackerConfig, preset
 from deeptrack_ros.core.camera_motion import CameraMotion
 from deeptrack_ros.core.correlation import CorrelationRefiner
@@ -137,8 +137,13 @@ class DeepTracker:
         if config.correlation_refine:
             self.refiner = CorrelationRefiner(config, self.device, self.gray)
             self.refiner.initialize(image, box)
-        negatives = draw_particles(self.state, config.negatives_per_frame, config, self.rng,
-                                   image.shape[:2], config.first_frame_negative_spread)
+        if config.negative_selection == 'background':
+            negatives = self._background_boxes(box, config.negatives_per_frame, image.shape[:2],
+                                               config.first_frame_negative_spread)
+        else:
+            negatives = draw_particles(self.state, config.negatives_per_frame, config,
+                                       self.rng, image.shape[:2],
+                                       config.first_frame_negative_spread)
         boxes_np = np.vstack([np.asarray(box)[None], negatives, self._scale_boxes(box)])
         boxes = torch.as_tensor(boxes_np, dtype=torch.float32, device=self.device)
         # Frame-1 samples at the same working scale as the later frames' scored windows.
@@ -216,9 +221,7 @@ class DeepTracker:
                                                               best_score)
                 estimate = torch.as_tensor(estimate_box, dtype=torch.float32,
                                            device=self.device)
-        pick = self.rng.choice(config.num_particles,
-                               size=min(config.negatives_per_frame, config.num_particles),
-                               replace=False)
+        pick = self._negative_pick(particles, estimate)
         pick_t = torch.from_numpy(pick).to(self.device)
         refined: _Refined | None = None
         network_box = estimate_box
@@ -351,12 +354,24 @@ class DeepTracker:
                                    sample_levels)
         positives, negatives = self._with_flip(patches[:1]), patches[1:]
         if config.wide_negatives > 0:
-            wide = draw_particles(TargetState.from_box(estimate_box, self.state.aspect),
-                                  config.wide_negatives, config, self.rng, image.shape[:2],
-                                  config.wide_negative_spread)
+            if config.negative_selection == 'background':
+                wide = self._background_boxes(estimate_box, config.wide_negatives,
+                                              image.shape[:2], config.wide_negative_spread)
+            else:
+                wide = draw_particles(TargetState.from_box(estimate_box, self.state.aspect),
+                                      config.wide_negatives, config, self.rng,
+                                      image.shape[:2], config.wide_negative_spread)
             negatives = torch.cat([negatives, self.scorer.crop_around(image, wide, estimate_box)])
             negative_boxes = torch.cat([negative_boxes, torch.as_tensor(
                 wide, dtype=torch.float32, device=self.device)])
+        shortfall = self._negative_shortfall(pick)
+        if shortfall > 0:
+            background = self._background_boxes(estimate_box, shortfall, image.shape[:2],
+                                                config.wide_negative_spread)
+            negatives = torch.cat([negatives,
+                                   self.scorer.crop_around(image, background, estimate_box)])
+            negative_boxes = torch.cat([negative_boxes, torch.as_tensor(
+                background, dtype=torch.float32, device=self.device)])
         if config.scale_samples > 0:
             scaled = self._scale_boxes(estimate_box)
             negatives = torch.cat([negatives,
@@ -399,19 +414,80 @@ class DeepTracker:
                 negative_boxes.append(hard_boxes)
                 scored.append(hard_fused)
             if config.wide_negatives > 0:
-                wide_boxes, wide_maps = self.scorer.uniform_windows(
-                    frame_scores, config.wide_negatives, self.rng)
+                wide_boxes, wide_maps = self._wide_windows(frame_scores, estimate)
                 negatives.append(wide_maps)
                 negative_boxes.append(torch.as_tensor(wide_boxes, dtype=torch.float32,
                                                       device=self.device))
+            estimate_box = tuple(float(v) for v in estimate.tolist())
+            shortfall = self._negative_shortfall(pick)
+            if shortfall > 0:
+                background = self._background_boxes(estimate_box, shortfall, image.shape[:2],
+                                                    config.wide_negative_spread)
+                negatives.append(self.net.first_layer(
+                    self.scorer.crop_around(image, background, estimate_box)))
+                negative_boxes.append(torch.as_tensor(background, dtype=torch.float32,
+                                                      device=self.device))
             if config.scale_samples > 0:
-                estimate_box = tuple(float(v) for v in estimate.tolist())
                 scaled = self._scale_boxes(estimate_box)
                 negatives.append(self.net.first_layer(
                     self.scorer.crop_around(image, scaled, estimate_box)))
                 negative_boxes.append(torch.as_tensor(scaled, dtype=torch.float32,
                                                       device=self.device))
         return positives, torch.cat(negatives), torch.cat(negative_boxes), torch.cat(scored)
+
+    def _wide_windows(self, frame_scores: FrameScores, estimate: torch.Tensor
+                      ) -> tuple[np.ndarray, torch.Tensor]:
+        """wide_negatives windows drawn uniformly over the scored region (boxes, first-layer
+        maps); with background selection only windows with IoU <= iou_negative, drawn four
+        times over and the first kept (the region is several targets wide, so few overlap)."""
+        config = self.config
+        count = config.wide_negatives
+        if config.negative_selection != 'background':
+            return self.scorer.uniform_windows(frame_scores, count, self.rng)
+        boxes, maps = self.scorer.uniform_windows(frame_scores, 4 * count, self.rng)
+        overlap = iou_xywh(boxes, np.asarray(estimate.tolist()))
+        keep = np.flatnonzero(overlap <= config.iou_negative)[:count]
+        return boxes[keep], maps[torch.as_tensor(keep, device=maps.device)]
+
+    def _negative_pick(self, particles: torch.Tensor, estimate: torch.Tensor) -> np.ndarray:
+        """Indices of the frame's particles that join the negative pool.
+
+        `particles`: negatives_per_frame of them uniformly, whatever their overlap (Eq. 6
+        labels them, so near a large target most are positives). `background`: only those
+        with IoU <= iou_negative, since the pool is the negative one; `_negative_shortfall`
+        says how many more `_background_boxes` must supply.
+        """
+        config = self.config
+        count = min(config.negatives_per_frame, config.num_particles)
+        if config.negative_selection == 'background':
+            overlap = iou_torch(particles[:config.num_particles], estimate)
+            below = np.flatnonzero((overlap <= config.iou_negative).cpu().numpy())
+            return self.rng.choice(below, size=min(count, below.size), replace=False)
+        return self.rng.choice(config.num_particles, size=count, replace=False)
+
+    def _negative_shortfall(self, pick: np.ndarray) -> int:
+        """Negatives still owed this frame after the particles (background selection)."""
+        if self.config.negative_selection != 'background':
+            return 0
+        return max(0, self.config.negatives_per_frame - len(pick))
+
+    def _background_boxes(self, box: Box, count: int, image_size: tuple[int, int],
+                          spread: float) -> np.ndarray:
+        """Up to `count` boxes drawn around `box` with `spread` times the position deviation
+        whose IoU with it is at most iou_negative (rejection sampling; a target that fills
+        the image may leave fewer)."""
+        config = self.config
+        state = TargetState.from_box(box, self.state.aspect)
+        found: list[np.ndarray] = []
+        total = 0
+        for _ in range(8):
+            drawn = draw_particles(state, 4 * count, config, self.rng, image_size, spread)
+            keep = drawn[iou_xywh(drawn, np.asarray(box)) <= config.iou_negative]
+            found.append(keep)
+            total += len(keep)
+            if total >= count:
+                break
+        return np.concatenate(found)[:count]
 
     def _scale_boxes(self, box: Box) -> np.ndarray:
         """This frame's scale samples (none unless scale_samples > 0; see the config)."""
