@@ -48,6 +48,33 @@ def test_lazy_update_trains_until_epsilon_or_bound():
     assert outcome.iterations == 3
 
 
+def test_batch_trigger_tests_the_first_mini_batch_and_trains_on_it():
+    """With lazy_trigger batch the frame's loss is not what decides: an untrained network's
+    first mini-batch loss is far above 2 epsilon, so it trains even when the frame's loss
+    says nothing changed, and reports that mini-batch's loss as L1; where the mini-batch's
+    loss is below the trigger, a frame loss above it changes no weight."""
+    config = CONFIG.replace(lazy_trigger='batch')
+    learner, positives, negatives, _ = _setup()
+    learner = OnlineLearner(learner.net, config, np.random.default_rng(0))
+    small = config.lazy_trigger_factor * config.lazy_epsilon * 0.5
+    first = learner.draw_batch(positives, negatives, 0)
+    learner.rng = np.random.default_rng(0)
+    with torch.no_grad():
+        expected = learner.frame_loss(first)
+    outcome = learner.lazy_update(small, positives, negatives, 0, 5)
+    assert outcome.updated and outcome.loss_before == expected
+    assert expected > config.lazy_trigger_factor * config.lazy_epsilon
+    # Where the mini-batch's loss is below the trigger, a frame loss above it starts nothing.
+    tolerant = config.replace(lazy_epsilon=1.0)
+    learner = OnlineLearner(learner.net, tolerant, np.random.default_rng(1))
+    before = [p.detach().clone() for p in learner.net.parameters()]
+    frame_loss = 5.0 * tolerant.lazy_trigger_factor * tolerant.lazy_epsilon
+    outcome = learner.lazy_update(frame_loss, positives, negatives, 0, 5)
+    assert not outcome.updated
+    assert outcome.loss_before <= tolerant.lazy_trigger_factor * tolerant.lazy_epsilon
+    assert all(torch.equal(a, b) for a, b in zip(before, learner.net.parameters()))
+
+
 def test_fusion_update_touches_only_its_cue_block_per_step():
     learner, positives, negatives, _ = _setup()
     batch = learner.draw_batch(positives, negatives, 0)

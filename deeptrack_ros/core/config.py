@@ -21,6 +21,7 @@ CUE_NORMALISATIONS = ('patch', 'fixed')
 ESTIMATORS = ('argmax', 'top_mean', 'peak_mean')
 SCORINGS = ('dense', 'particles')
 NEGATIVE_SELECTIONS = ('particles', 'background')
+LAZY_TRIGGERS = ('frame', 'batch')
 
 
 @dataclass(frozen=True)
@@ -331,6 +332,14 @@ class TrackerConfig:
     lazy_epsilon: float = _f(5e-3, 'Lazy update target loss epsilon.', 0.0, 10.0)
     lazy_trigger_factor: float = _f(2.0, 'Train when the current loss exceeds this times '
                                     'epsilon.', 1.0, 100.0)
+    lazy_trigger: str = _f(
+        'frame', 'Which loss L1 the lazy update tests: frame = Eq. 10 on the current frame\'s '
+        'samples (from the outputs scoring already produced: no extra pass); batch = the '
+        'training loss of the first mini-batch drawn from the pools, which then takes the '
+        'first step (one extra forward pass of a mini-batch per frame). The frame\'s one '
+        'positive is 1 of its 151 samples and a mini-batch\'s positives a quarter of it, so '
+        'a target whose score falls triggers training far sooner with batch.',
+        choices=LAZY_TRIGGERS)
     max_update_iterations: int = _f(10, 'Bound on SGD iterations of one lazy update.', 1, 10000)
     first_frame_iterations: int = _f(200, 'Bound on SGD iterations on the first frame.',
                                      1, 100000)

@@ -68,20 +68,30 @@ class OnlineLearner:
     def lazy_update(self, current_loss: float, positives: SamplePool, negatives: SamplePool,
                     frame: int, max_iterations: int, force: bool = False,
                     lr_fusion: float | None = None) -> UpdateOutcome:
-        """Train only when the current frame's loss L1 exceeds trigger * epsilon, then until
-        the training loss L is below epsilon (or the iteration bound is reached).
+        """Train only when the loss L1 exceeds trigger * epsilon, then until the training loss
+        L is below epsilon (or the iteration bound is reached).
 
-        `current_loss` comes from outputs the tracker already computed while scoring, so a
-        frame that needs no update costs no extra network pass. `force` skips the trigger
+        L1 is `current_loss`, the current frame's, which comes from outputs the tracker
+        already computed while scoring, so a frame that needs no update costs no extra
+        network pass; or with lazy_trigger batch the first mini-batch's. `force` skips the trigger
         test (first frame, where the model starts untrained); `lr_fusion` overrides r_hat.
         """
         config = self.config
+        first: SampleSet | None = None
+        if not force and config.lazy_trigger == 'batch':
+            # L1 as the training loss of the first iteration's mini-batch (lazy_trigger).
+            first = self.draw_batch(positives, negatives, frame)
+            with torch.no_grad():
+                fused = self.net.forward_stage(first.patches, positives.stage).fused
+                current_loss = float(structural_loss(fused, first.labels, first.importance,
+                                                     config))
         if not force and current_loss <= config.lazy_trigger_factor * config.lazy_epsilon:
             return UpdateOutcome(0, current_loss, current_loss)
         iterations = 0
         loss = current_loss
         while iterations < max_iterations:
-            loss = self.step(positives, negatives, frame, lr_fusion)
+            loss = self.step(positives, negatives, frame, lr_fusion, first)
+            first = None
             iterations += 1
             if loss < config.lazy_epsilon:
                 break
@@ -112,11 +122,13 @@ class OnlineLearner:
                          torch.cat([pos[2], neg[2]]))
 
     def step(self, positives: SamplePool, negatives: SamplePool, frame: int,
-             lr_fusion: float | None = None) -> float:
-        """One IT-SGD iteration on a fresh mini-batch; returns the batch's fused loss (Eq. 10)
-        before the step, the L the lazy update drives below epsilon."""
+             lr_fusion: float | None = None, batch: SampleSet | None = None) -> float:
+        """One IT-SGD iteration on a fresh mini-batch (or on `batch`, already drawn);
+        returns the batch's fused loss (Eq. 10) before the step, the L the lazy update drives
+        below epsilon."""
         config = self.config
-        batch = self.draw_batch(positives, negatives, frame)
+        if batch is None:
+            batch = self.draw_batch(positives, negatives, frame)
         output = self.net.forward_stage(batch.patches, positives.stage)
         with torch.no_grad():
             fused_loss = float(structural_loss(output.fused, batch.labels, batch.importance,
