@@ -8,7 +8,9 @@ from deeptrack_ros.core.learner import OnlineLearner, SampleSet
 from deeptrack_ros.core.memory import SamplePool
 from deeptrack_ros.core.network import DeepTrackNet
 
-CONFIG = preset('paper').replace(batch_positives=4, batch_negatives=8, momentum=0.9)
+# L1 handed in by the caller (the frame's loss), unless a test asks for the batch reading.
+CONFIG = preset('paper').replace(batch_positives=4, batch_negatives=8, momentum=0.9,
+                                 lazy_trigger='frame')
 
 
 def _setup():
