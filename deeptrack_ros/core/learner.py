@@ -73,8 +73,9 @@ class OnlineLearner:
 
         L1 is `current_loss`, the current frame's, which comes from outputs the tracker
         already computed while scoring, so a frame that needs no update costs no extra
-        network pass; or with lazy_trigger batch the first mini-batch's. `force` skips the trigger
-        test (first frame, where the model starts untrained); `lr_fusion` overrides r_hat.
+        network pass; or, with lazy_trigger batch, the first mini-batch's. `force` skips the
+        trigger test (first frame, where the model starts untrained); `lr_fusion` overrides
+        r_hat.
         """
         config = self.config
         first: SampleSet | None = None

@@ -354,13 +354,7 @@ class DeepTracker:
                                    sample_levels)
         positives, negatives = self._with_flip(patches[:1]), patches[1:]
         if config.wide_negatives > 0:
-            if config.negative_selection == 'background':
-                wide = self._background_boxes(estimate_box, config.wide_negatives,
-                                              image.shape[:2], config.wide_negative_spread)
-            else:
-                wide = draw_particles(TargetState.from_box(estimate_box, self.state.aspect),
-                                      config.wide_negatives, config, self.rng,
-                                      image.shape[:2], config.wide_negative_spread)
+            wide = self._wide_boxes(estimate_box, image.shape[:2])
             negatives = torch.cat([negatives, self.scorer.crop_around(image, wide, estimate_box)])
             negative_boxes = torch.cat([negative_boxes, torch.as_tensor(
                 wide, dtype=torch.float32, device=self.device)])
@@ -434,6 +428,18 @@ class DeepTracker:
                 negative_boxes.append(torch.as_tensor(scaled, dtype=torch.float32,
                                                       device=self.device))
         return positives, torch.cat(negatives), torch.cat(negative_boxes), torch.cat(scored)
+
+    def _wide_boxes(self, estimate_box: Box, image_size: tuple[int, int]) -> np.ndarray:
+        """wide_negatives boxes drawn around the estimate with wide_negative_spread times the
+        position deviation (patch path; `_wide_windows` is the dense path's); with background
+        selection only boxes with IoU <= iou_negative."""
+        config = self.config
+        if config.negative_selection == 'background':
+            return self._background_boxes(estimate_box, config.wide_negatives, image_size,
+                                          config.wide_negative_spread)
+        return draw_particles(TargetState.from_box(estimate_box, self.state.aspect),
+                              config.wide_negatives, config, self.rng, image_size,
+                              config.wide_negative_spread)
 
     def _wide_windows(self, frame_scores: FrameScores, estimate: torch.Tensor
                       ) -> tuple[np.ndarray, torch.Tensor]:
