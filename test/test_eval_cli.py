@@ -73,6 +73,29 @@ def test_quiet_and_sequence_selection(root, tmp_path, capsys):
     assert summary['seed'] is None
 
 
+def test_reversed_direction_plays_each_sequence_from_its_last_box(root, tmp_path, capsys):
+    out = tmp_path / 'o'
+    assert main(['otb', str(root), '--trackers', 'identity', '--direction', 'both', '--quiet',
+                 '--out', str(out)]) == 0
+    summary = json.loads((out / 'summary.json').read_text())
+    assert list(summary['trackers']['identity']['sequences']) == [
+        'Alpha', 'Beta', 'Alpha-reversed', 'Beta-reversed']
+    gt = [[float(v) for v in line.split(',')]
+          for line in (root / 'Alpha' / 'groundtruth_rect.txt').read_text().splitlines()]
+    rows = (out / 'identity' / 'Alpha-reversed.csv').read_text().splitlines()[1:]
+    assert len(rows) == len(gt) == 8
+    # The identity tracker keeps its first box: Alpha's last one, 0-based.
+    x, y, w, h = gt[-1]
+    for row in rows:
+        assert [float(v) for v in row.split(',')[1:5]] == [x - 1, y - 1, w, h]
+    assert main(['otb', str(root), '--trackers', 'identity', '--direction', 'reversed',
+                 '--quiet', '--out', str(out)]) == 0
+    summary = json.loads((out / 'summary.json').read_text())
+    assert list(summary['trackers']['identity']['sequences']) == [
+        'Alpha-reversed', 'Beta-reversed']
+    capsys.readouterr()
+
+
 def test_malformed_groundtruth_keeps_previous_results(root, tmp_path, capsys):
     out = tmp_path / 'results'
     assert main(['otb', str(root), '--trackers', 'identity', '--quiet', '--out', str(out)]) == 0

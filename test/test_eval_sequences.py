@@ -5,7 +5,7 @@ import pytest
 
 from deeptrack_ros.eval.errors import EvalError
 from deeptrack_ros.eval.sequences import (discover, load_folder, parse_groundtruth,
-                                          read_frame)
+                                          read_frame, reversed_sequence)
 from deeptrack_ros.eval.synthetic import write_otb_sequence
 
 
@@ -83,6 +83,24 @@ def test_zero_size_rows_are_kept_but_invalid(tmp_path):
     gt.write_text('0,0,0,0\n' + '\n'.join(lines[1:]) + '\n')
     with pytest.raises(EvalError, match=rf'{gt}:1: the first box'):
         load_folder(tmp_path / 'S')
+
+
+def test_reversed_sequence_starts_from_the_last_annotated_frame(tmp_path):
+    write_otb_sequence(tmp_path / 'S', count=6)
+    gt = tmp_path / 'S' / 'groundtruth_rect.txt'
+    lines = gt.read_text().splitlines()
+    lines[2], lines[5] = '0,0,0,0', 'NaN,NaN,NaN,NaN'  # an absent target inside and at the end
+    gt.write_text('\n'.join(lines) + '\n')
+    (seq,) = load_folder(tmp_path / 'S')
+    back = reversed_sequence(seq)
+    assert back.name == 'S-reversed' and len(back) == 5
+    assert back.frames == tuple(reversed(seq.frames[:5]))
+    np.testing.assert_array_equal(back.groundtruth, seq.groundtruth[4::-1])
+    assert back.valid.tolist() == [True, True, False, True, True]
+    assert back.init_box == tuple(seq.groundtruth[4])
+    twice = reversed_sequence(back)  # a reversed run reversed again is the annotated prefix
+    assert twice.frames == seq.frames[:5]
+    np.testing.assert_array_equal(twice.groundtruth, seq.groundtruth[:5])
 
 
 def test_discover(tmp_path):

@@ -23,6 +23,7 @@ from typing import Any
 from deeptrack_ros.eval.errors import EvalError
 
 PROG = 'deeptrack-eval'
+DIRECTIONS = ('forward', 'reversed', 'both')
 
 
 def main(argv: Seq[str] | None = None) -> int:
@@ -58,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     otb.add_argument('--trackers', default='deeptrack,csrt,kcf,mil', metavar='A,B',
                      help=f'trackers to compare, from {",".join(TRACKER_NAMES)} '
                      '(default: %(default)s)')
+    otb.add_argument('--direction', default='forward', choices=DIRECTIONS,
+                     help='play every sequence forward, reversed (from its last annotated '
+                     'frame back to the first, named NAME-reversed: a second test on the '
+                     'same annotation) or both (default: %(default)s)')
     _tracker_options(otb)
     otb.add_argument('--out', type=Path, required=True, metavar='DIR', help='output folder')
     otb.set_defaults(handler=run_otb)
@@ -209,14 +214,17 @@ def run_otb(args: argparse.Namespace) -> int:
     from deeptrack_ros.eval.report import (Evaluation, format_table, plot_curves,
                                            write_frames_csv, write_summary)
     from deeptrack_ros.eval.runner import run_sequence
-    from deeptrack_ros.eval.sequences import discover
+    from deeptrack_ros.eval.sequences import discover, reversed_sequence
     from deeptrack_ros.eval.staging import staged_dir
     from deeptrack_ros.eval.trackers import parse_tracker_list
 
     names = parse_tracker_list(args.trackers)
     wanted = [s.strip() for s in args.sequences.split(',') if s.strip()] \
         if args.sequences else None
-    sequences = discover(args.root, wanted)
+    found = discover(args.root, wanted)
+    sequences = found if args.direction != 'reversed' else []
+    if args.direction != 'forward':
+        sequences = sequences + [reversed_sequence(q) for q in found]
     specs = _specs(names, args)
     progress = Progress(enabled=not args.quiet)
     evaluation = Evaluation(device='cpu', seed=args.seed)

@@ -12,7 +12,9 @@ Conventions that the rest of `eval` relies on:
 - when the ground truth is shorter than the frames only the annotated prefix is a sequence;
 - rows with a zero (or negative, or NaN) width or height stay in the array but are marked
   invalid, so they are excluded from scoring without shifting frame numbers;
-- frames are returned as HxWx3 uint8 RGB (gray JPEGs are expanded to three channels).
+- frames are returned as HxWx3 uint8 RGB (gray JPEGs are expanded to three channels);
+- a sequence played backwards (`reversed_sequence`) is named `NAME-reversed` and starts from
+  its last annotated frame.
 """
 
 from __future__ import annotations
@@ -148,6 +150,27 @@ def load_folder(folder: Path) -> list[Sequence]:
             raise EvalError(f'{where(path, 1)}: the first box (the initialisation) is empty')
         sequences.append(Sequence(name, tuple(frames[:len(boxes)]), boxes, path))
     return sequences
+
+
+REVERSED_SUFFIX = '-reversed'
+
+
+def reversed_sequence(sequence: Sequence) -> Sequence:
+    """The same frames and ground truth played from the last annotated frame back to the first.
+
+    Why: a benchmark of ten sequences is small, and a tracker tuned on it can fit its motions.
+    Played backwards, every sequence is a new test with the same annotation: the target's
+    motion, scale change and occlusions run the other way and the tracker starts from another
+    appearance (the last frame's), while the frames stay real camera images. Trailing frames
+    whose box is invalid (target absent) are left out, so the first frame of the reversed
+    sequence has a box to start from; an `EvalError` names the file when no row is valid.
+    """
+    valid = sequence.valid
+    if not valid.any():
+        raise EvalError(f'{where(sequence.source)}: no valid box to start a reversed run from')
+    end = int(np.flatnonzero(valid)[-1]) + 1
+    return Sequence(f'{sequence.name}{REVERSED_SUFFIX}', tuple(reversed(sequence.frames[:end])),
+                    sequence.groundtruth[:end][::-1].copy(), sequence.source)
 
 
 def discover(root: Path, names: list[str] | None = None) -> list[Sequence]:
