@@ -393,6 +393,38 @@ def test_filters_that_recognise_the_target_teach_a_network_that_is_unsure_of_it(
     assert all(r.learned for r in taught) and added == 2 * len(taught)  # each with its flip
 
 
+def test_filters_that_barely_recognise_the_target_keep_a_sure_network_from_learning():
+    # After three learned frames the translation filter is cut to 0.3: its peaks fall to
+    # about a third of those on the learned frames, as when an occluder covers the target,
+    # while the network stays as sure as before. With correlation_learn_peak 0.5 neither
+    # model learns those frames; with 0 (no check) they are learned as before. The box still
+    # follows the target either way: refusing to learn is not losing. With a longer memory
+    # than the learned frames there is no usual peak yet, and the frames are learned.
+    images, boxes = synthetic_sequence(frames=12)
+
+    def run_covered(ratio, memory=3):
+        # The refusal waits for a whole reliability_memory of learned peaks: three here.
+        config = FAST.replace(camera_motion_side=0, correlation_learn_peak=ratio,
+                              reliability_memory=memory)
+        tracker = DeepTracker(config, device='cpu', seed=0)
+        tracker.initialize(images[0], boxes[0])
+        assert all(tracker.track(image).learned for image in images[1:4])
+        tracker.refiner._translation.numerator.mul_(0.3)
+        before = tracker.pool_sizes()['positive'][0]
+        results = [tracker.track(image) for image in images[4:]]
+        assert all(r.reliability >= config.update_min_reliability for r in results)
+        assert not any(r.lost for r in results)
+        assert iou_xywh(results[-1].box, boxes[-1]) > 0.6
+        return results, tracker.pool_sizes()['positive'][0] - before
+
+    refused, added = run_covered(0.5)
+    assert not any(r.learned for r in refused) and added == 0
+    learned, added = run_covered(0.0)
+    assert all(r.learned for r in learned) and added == 2 * len(learned)
+    early, added = run_covered(0.5, memory=30)
+    assert all(r.learned for r in early) and added == 2 * len(early)
+
+
 def test_teaching_needs_both_models_to_agree_on_the_place():
     from deeptrack_ros.core.tracker import _agree
 

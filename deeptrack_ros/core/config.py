@@ -229,6 +229,13 @@ class TrackerConfig:
         0.0, 'With correlation_teach_peak, a frame is only taught where the filters\' peak is '
         'also within this fraction of the box size of the network\'s own estimate on both '
         'axes (0 = anywhere): two models that agree on the place.', 0.0, 1.0)
+    correlation_learn_peak: float = _f(
+        0.0, 'A frame is learned by neither model where the filters peak below this fraction '
+        'of their median peak over the last reliability_memory learned frames, however sure '
+        'the network is (0 = never refused): an occluder that slides over the target changes '
+        'what the slowly learning filters see at once, while the network, which learns every '
+        'frame it is sure of, learns the occluder and follows it off the target. Checked '
+        'once reliability_memory frames have been learned.', 0.0, 1.0)
     correlation_scales: int = _f(33, 'Box sizes the scale filter compares.', 3, 101)
     correlation_scale_step: float = _f(1.02, 'Ratio of neighbouring box sizes of the scale '
                                        'filter.', 1.001, 1.5)

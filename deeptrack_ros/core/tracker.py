@@ -246,8 +246,11 @@ class DeepTracker:
         taught = (not lost and refined is not None
                   and self._peak_reaches(refined.peak, config.correlation_teach_peak)
                   and _agree(network_box, refined.box, config.correlation_teach_shift))
-        learned = not lost and (taught or (not followed and reliability
-                                           >= config.update_min_reliability))
+        # Where the filters barely recognise the target (an occluder, most often), neither
+        # model learns the frame, however sure the network is of it.
+        refused = refined is not None and self._learning_refused(refined.peak)
+        learned = not lost and not refused and (
+            taught or (not followed and reliability >= config.update_min_reliability))
         # The frame's result as far as it is known before the update; the update only adds
         # what it did and its time (below), so the box goes out once, however early.
         estimated = TrackResult(
@@ -591,6 +594,17 @@ class DeepTracker:
         before, no learned history, or the ratio 0)."""
         ratio = self.config.correlation_jump_peak
         if ratio <= 0 or self._frames_lost == 0:
+            return False
+        relative = self._relative_peak(peak)
+        return relative is not None and relative < ratio
+
+    def _learning_refused(self, peak: float) -> bool:
+        """Whether the filters' `peak` is too low for the frame to be learned: below
+        correlation_learn_peak of their usual peak, once that usual peak spans a whole
+        reliability_memory of learned frames (the first frames after frame 1, whose filters
+        were just solved on the target, peak higher than any later frame will)."""
+        ratio = self.config.correlation_learn_peak
+        if ratio <= 0 or len(self._learned_peaks) < self.config.reliability_memory:
             return False
         relative = self._relative_peak(peak)
         return relative is not None and relative < ratio
