@@ -503,3 +503,39 @@ def test_on_estimate_reports_the_box_before_the_update():
         assert early.box == final.box and early.frame_index == final.frame_index
         assert (early.score, early.confidence, early.quality, early.lost) == (
             final.score, final.confidence, final.quality, final.lost)
+
+
+def test_a_target_is_not_lost_before_the_network_has_recognised_it_once():
+    # Right after frame 1 the network's fusion layer is cut to 0.05: its confidence on the
+    # next frames falls below lost_score, as when a network trained on one frame does not
+    # generalise to the next. Without lost_needs_recognition every frame is lost, nothing is
+    # learned and the tracker never recovers (no learned frame gives the filters a usual
+    # peak to follow with). With it the frames are tracked and learned until the network
+    # recognises the target, and from then on a low confidence is lost again as usual.
+    images, boxes = synthetic_sequence(frames=16)
+
+    def run_weak(needs_recognition):
+        # The filters neither follow nor teach here, so lost is the network's word alone.
+        config = FAST.replace(camera_motion_side=0, lost_needs_recognition=needs_recognition,
+                              correlation_follow_peak=0.0, correlation_teach_peak=0.0)
+        tracker = DeepTracker(config, device='cpu', seed=0)
+        tracker.initialize(images[0], boxes[0])
+        with torch.no_grad():
+            tracker.net.fusion.weight.mul_(0.05)
+            tracker.net.fusion.bias.mul_(0.05)
+        return tracker, [tracker.track(image) for image in images[1:]]
+
+    _, frozen = run_weak(False)
+    assert frozen[0].confidence < FAST.lost_score
+    assert all(r.lost and not r.learned for r in frozen)
+    tracker, recovered = run_weak(True)
+    assert recovered[0].confidence < FAST.lost_score
+    assert not recovered[0].lost and recovered[0].learned
+    first = next(i for i, r in enumerate(recovered) if r.confidence >= FAST.lost_score)
+    assert all(not r.lost for r in recovered[:first])
+    assert iou_xywh(recovered[-1].box, boxes[-1]) > 0.5
+    # Once recognised, a collapsed confidence is a lost frame again.
+    with torch.no_grad():
+        tracker.net.fusion.weight.mul_(0.0)
+        tracker.net.fusion.bias.mul_(0.0)
+    assert tracker.track(images[-1]).lost

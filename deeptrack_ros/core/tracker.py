@@ -123,6 +123,8 @@ class DeepTracker:
         self.state = TargetState.from_box(box)
         self._tracked_confidences: deque[float] = deque(maxlen=config.reliability_memory)
         self._frames_lost = 0
+        # Whether the network has scored the target at lost_score on a frame after the first.
+        self._recognised = False
         self._velocity = (0.0, 0.0)
         # The filters' peaks on learned frames: what a recognised target looks like to them.
         self._learned_peaks: deque[float] = deque(maxlen=config.reliability_memory)
@@ -235,6 +237,12 @@ class DeepTracker:
         reliability = self._reliability(confidence)
         doubted = refined is not None and refined.doubted
         network_lost = confidence < config.lost_score or reliability < config.lost_reliability
+        if confidence >= config.lost_score:
+            self._recognised = True
+        elif config.lost_needs_recognition and not self._recognised:
+            # Not lost yet: the network, trained on frame 1 alone, has not generalised to the
+            # target (see the config field).
+            network_lost = False
         # The filters may vouch for a box the network is unsure of, never for a doubted jump.
         followed = (network_lost and not doubted and refined is not None
                     and self._filters_follow(refined.peak))
