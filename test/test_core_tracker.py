@@ -509,33 +509,43 @@ def test_a_target_is_not_lost_before_the_network_has_recognised_it_once():
     # Right after frame 1 the network's fusion layer is cut to 0.05: its confidence on the
     # next frames falls below lost_score, as when a network trained on one frame does not
     # generalise to the next. Without lost_needs_recognition every frame is lost, nothing is
-    # learned and the tracker never recovers (no learned frame gives the filters a usual
-    # peak to follow with). With it the frames are tracked and learned until the network
-    # recognises the target, and from then on a low confidence is lost again as usual.
-    images, boxes = synthetic_sequence(frames=16)
+    # learned and the confidence stays where it fell. With it the frames are tracked and
+    # learned, and the confidence climbs back. The filters neither follow nor teach here, so
+    # lost is the network's word alone.
+    images, boxes = synthetic_sequence(frames=12)
+    config = FAST.replace(camera_motion_side=0, correlation_follow_peak=0.0,
+                          correlation_teach_peak=0.0)
 
     def run_weak(needs_recognition):
-        # The filters neither follow nor teach here, so lost is the network's word alone.
-        config = FAST.replace(camera_motion_side=0, lost_needs_recognition=needs_recognition,
-                              correlation_follow_peak=0.0, correlation_teach_peak=0.0)
-        tracker = DeepTracker(config, device='cpu', seed=0)
+        tracker = DeepTracker(config.replace(lost_needs_recognition=needs_recognition),
+                              device='cpu', seed=0)
         tracker.initialize(images[0], boxes[0])
         with torch.no_grad():
             tracker.net.fusion.weight.mul_(0.05)
             tracker.net.fusion.bias.mul_(0.05)
-        return tracker, [tracker.track(image) for image in images[1:]]
+        return [tracker.track(image) for image in images[1:]]
 
-    _, frozen = run_weak(False)
-    assert frozen[0].confidence < FAST.lost_score
+    frozen = run_weak(False)
+    assert frozen[0].confidence < config.lost_score
     assert all(r.lost and not r.learned for r in frozen)
-    tracker, recovered = run_weak(True)
-    assert recovered[0].confidence < FAST.lost_score
-    assert not recovered[0].lost and recovered[0].learned
-    first = next(i for i, r in enumerate(recovered) if r.confidence >= FAST.lost_score)
-    assert all(not r.lost for r in recovered[:first])
-    assert iou_xywh(recovered[-1].box, boxes[-1]) > 0.5
-    # Once recognised, a collapsed confidence is a lost frame again.
+    recovering = run_weak(True)
+    assert recovering[0].confidence < config.lost_score
+    assert not any(r.lost for r in recovering)
+    assert all(r.learned for r in recovering[:3])
+    assert recovering[-1].confidence > 2.0 * max(r.confidence for r in frozen)
+    assert iou_xywh(recovering[-1].box, boxes[-1]) > 0.5
+
+
+def test_a_recognised_target_is_lost_again_when_its_confidence_collapses():
+    # The exception ends with the first frame the network recognises: after it, a frame the
+    # network no longer scores (its fusion layer zeroed) is lost as always.
+    images, boxes = synthetic_sequence(frames=6)
+    config = FAST.replace(camera_motion_side=0, correlation_follow_peak=0.0,
+                          correlation_teach_peak=0.0, lost_needs_recognition=True)
+    tracker = DeepTracker(config, device='cpu', seed=0)
+    tracker.initialize(images[0], boxes[0])
+    assert all(tracker.track(image).confidence >= config.lost_score for image in images[1:3])
     with torch.no_grad():
-        tracker.net.fusion.weight.mul_(0.0)
-        tracker.net.fusion.bias.mul_(0.0)
-    assert tracker.track(images[-1]).lost
+        tracker.net.fusion.weight.zero_()
+        tracker.net.fusion.bias.zero_()
+    assert all(tracker.track(image).lost for image in images[3:])
