@@ -362,6 +362,23 @@ def test_colour_tells_apart_targets_that_differ_only_in_hue():
     assert peaks[1.0][1] < 0.95 * peaks[1.0][0]
 
 
+def _learned_after_a_change(config, change):
+    """Track the 12-frame synthetic sequence: three learned frames, then `change(tracker)`,
+    then the rest. Returns (the results after the change, the positives they added), having
+    checked that the box is not lost and still on the target at the end."""
+    images, boxes = synthetic_sequence(frames=12)
+    tracker = DeepTracker(config, device='cpu', seed=0)
+    tracker.initialize(images[0], boxes[0])
+    assert all(tracker.track(image).learned for image in images[1:4])
+    with torch.no_grad():
+        change(tracker)
+    before = tracker.pool_sizes()['positive'][0]
+    results = [tracker.track(image) for image in images[4:]]
+    assert not any(r.lost for r in results)
+    assert iou_xywh(results[-1].box, boxes[-1]) > 0.6
+    return results, tracker.pool_sizes()['positive'][0] - before
+
+
 def test_filters_that_recognise_the_target_teach_a_network_that_is_unsure_of_it():
     # After three learned frames the network's fusion layer is cut to 0.3: its confidence
     # falls to about a fifth of the recent median, below update_min_reliability (and below
@@ -369,23 +386,16 @@ def test_filters_that_recognise_the_target_teach_a_network_that_is_unsure_of_it(
     # from then on; with correlation_teach_peak 0.7 the filters, which recognise the target
     # as well as on the learned frames and agree with the network's estimate, vouch for every
     # frame, and both models learn it.
-    images, boxes = synthetic_sequence(frames=12)
+    def weaken_network(tracker):
+        tracker.net.fusion.weight.mul_(0.3)
+        tracker.net.fusion.bias.mul_(0.3)
 
     def run_unsure(teach):
         config = FAST.replace(camera_motion_side=0, correlation_teach_peak=teach,
                               correlation_teach_shift=0.1)
-        tracker = DeepTracker(config, device='cpu', seed=0)
-        tracker.initialize(images[0], boxes[0])
-        assert all(tracker.track(image).learned for image in images[1:4])
-        with torch.no_grad():
-            tracker.net.fusion.weight.mul_(0.3)
-            tracker.net.fusion.bias.mul_(0.3)
-        before = tracker.pool_sizes()['positive'][0]
-        results = [tracker.track(image) for image in images[4:]]
+        results, added = _learned_after_a_change(config, weaken_network)
         assert all(r.reliability < config.update_min_reliability for r in results)
-        assert not any(r.lost for r in results)
-        assert iou_xywh(results[-1].box, boxes[-1]) > 0.6
-        return results, tracker.pool_sizes()['positive'][0] - before
+        return results, added
 
     untaught, added = run_unsure(0.0)
     assert not any(r.learned for r in untaught) and added == 0
@@ -400,22 +410,16 @@ def test_filters_that_barely_recognise_the_target_keep_a_sure_network_from_learn
     # model learns those frames; with 0 (no check) they are learned as before. The box still
     # follows the target either way: refusing to learn is not losing. With a longer memory
     # than the learned frames there is no usual peak yet, and the frames are learned.
-    images, boxes = synthetic_sequence(frames=12)
+    def weaken_filters(tracker):
+        tracker.refiner._translation.numerator.mul_(0.3)
 
     def run_covered(ratio, memory=3):
         # The refusal waits for a whole reliability_memory of learned peaks: three here.
         config = FAST.replace(camera_motion_side=0, correlation_learn_peak=ratio,
                               reliability_memory=memory)
-        tracker = DeepTracker(config, device='cpu', seed=0)
-        tracker.initialize(images[0], boxes[0])
-        assert all(tracker.track(image).learned for image in images[1:4])
-        tracker.refiner._translation.numerator.mul_(0.3)
-        before = tracker.pool_sizes()['positive'][0]
-        results = [tracker.track(image) for image in images[4:]]
+        results, added = _learned_after_a_change(config, weaken_filters)
         assert all(r.reliability >= config.update_min_reliability for r in results)
-        assert not any(r.lost for r in results)
-        assert iou_xywh(results[-1].box, boxes[-1]) > 0.6
-        return results, tracker.pool_sizes()['positive'][0] - before
+        return results, added
 
     refused, added = run_covered(0.5)
     assert not any(r.learned for r in refused) and added == 0
