@@ -2,7 +2,8 @@
 
 States are those of deeptrack_ros/msg/TrackStatus: IDLE (no target), TRACKING (also with a
 confidence below `lost_score` when the correlation filters still recognise the target,
-`correlation_follow_peak`), LOST (the tracker runs but its confidence is below `lost_score`
+`correlation_follow_peak`, or before the network has once recognised it after the init,
+`lost_needs_recognition`), LOST (the tracker runs but its confidence is below `lost_score`
 and the filters do not vouch for the box, or, already lost, the network jumped somewhere the
 filters do not recognise, `correlation_jump_peak`; it keeps searching and returns to
 TRACKING when the target is found again) and FAILED (the tracker raised on this frame; the
