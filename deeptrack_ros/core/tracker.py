@@ -600,22 +600,15 @@ class DeepTracker:
         """Whether the filters' `peak` at a far jump while lost is too low for a recognised
         target: below correlation_jump_peak of their usual peak (never with no lost frame
         before, no learned history, or the ratio 0)."""
-        ratio = self.config.correlation_jump_peak
-        if ratio <= 0 or self._frames_lost == 0:
-            return False
-        relative = self._relative_peak(peak)
-        return relative is not None and relative < ratio
+        return self._frames_lost > 0 and self._peak_below(peak, self.config.correlation_jump_peak)
 
     def _learning_refused(self, peak: float) -> bool:
         """Whether the filters' `peak` is too low for the frame to be learned: below
         correlation_learn_peak of their usual peak, once that usual peak spans a whole
         reliability_memory of learned frames (the first frames after frame 1, whose filters
         were just solved on the target, peak higher than any later frame will)."""
-        ratio = self.config.correlation_learn_peak
-        if ratio <= 0 or len(self._learned_peaks) < self.config.reliability_memory:
-            return False
-        relative = self._relative_peak(peak)
-        return relative is not None and relative < ratio
+        return (len(self._learned_peaks) >= self.config.reliability_memory
+                and self._peak_below(peak, self.config.correlation_learn_peak))
 
     def _filters_follow(self, peak: float) -> bool:
         """Whether the filters recognise the target at a box the network calls lost: their
@@ -630,6 +623,14 @@ class DeepTracker:
             return False
         relative = self._relative_peak(peak)
         return relative is not None and relative >= ratio
+
+    def _peak_below(self, peak: float, ratio: float) -> bool:
+        """Whether `peak` is below `ratio` of the filters' usual peak (never with no learned
+        history or the ratio 0): the converse of `_peak_reaches`."""
+        if ratio <= 0:
+            return False
+        relative = self._relative_peak(peak)
+        return relative is not None and relative < ratio
 
     def _relative_peak(self, peak: float) -> float | None:
         """`peak` over the filters' median peak on the last reliability_memory learned frames

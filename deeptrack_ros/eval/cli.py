@@ -222,9 +222,9 @@ def run_otb(args: argparse.Namespace) -> int:
     wanted = [s.strip() for s in args.sequences.split(',') if s.strip()] \
         if args.sequences else None
     found = discover(args.root, wanted)
-    sequences = found if args.direction != 'reversed' else []
-    if args.direction != 'forward':
-        sequences = sequences + [reversed_sequence(q) for q in found]
+    forward = found if args.direction != 'reversed' else []
+    backward = [reversed_sequence(q) for q in found] if args.direction != 'forward' else []
+    sequences = forward + backward
     specs = _specs(names, args)
     progress = Progress(enabled=not args.quiet)
     evaluation = Evaluation(device='cpu', seed=args.seed)
