@@ -12,7 +12,9 @@ from deeptrack_ros.core import DeepTracker
 from deeptrack_ros.core.boxes import iou_xywh
 from deeptrack_ros.core.config import TrackerConfig
 from deeptrack_ros.core.correlation import (ORIENTATION_BINS, CorrelationRefiner,
-                                            opponent_cells, orientation_cells)
+                                            crop_turned, opponent_cells, orientation_cells,
+                                            turn_orientations)
+from deeptrack_ros.core.cues import Region, crop_patches
 from deeptrack_ros.core.sampling import draw_particles
 from test_core_tracker import FAST, run, synthetic_sequence
 
@@ -127,6 +129,30 @@ def test_a_peak_beyond_max_shift_is_not_followed():
     assert outcome.box == box
 
 
+def test_a_peak_in_reach_moves_the_box_as_far_as_it_may():
+    image = _texture((160, 200), seed=2)
+    box = (80.0, 60.0, 40.0, 30.0)
+    strict = CONFIG.replace(correlation_max_shift=0.1, correlation_scale=False)
+    whole = CorrelationRefiner(strict, CPU)
+    whole.initialize(image, box)
+    moved = _warp(image, shift=(8.0, 0.0))
+    far = whole.refine(moved, box, (box[2], box[3]))
+    reach = CorrelationRefiner(strict.replace(correlation_peak_in_reach=True), CPU)
+    reach.initialize(image, box)
+    near = reach.refine(moved, box, (box[2], box[3]))
+    # The target is 8 px away and the box may move 4 px: it moves towards it, at most 4 px,
+    # and the peak reported is the one found there, below the whole window's (at 8 px).
+    assert near.shift_accepted
+    assert 2.0 <= near.shift[0] <= 4.0 + 1e-6
+    assert abs(near.shift[1]) <= 3.0 + 1e-6
+    assert near.box[0] == pytest.approx(box[0] + near.shift[0])
+    assert near.peak < far.peak
+    # A shift within reach is found alike with or without the restriction.
+    close = _warp(image, shift=(2.0, 0.0))
+    assert reach.refine(close, box, (box[2], box[3])).shift == pytest.approx(
+        whole.refine(close, box, (box[2], box[3])).shift)
+
+
 def test_refined_centre_stays_inside_the_image():
     image = _texture((120, 160), seed=3)
     box = (0.0, 40.0, 30.0, 30.0)
@@ -169,12 +195,12 @@ def _first_frame_scored(**changes):
 def test_a_far_jump_of_the_network_is_checked_where_the_target_was():
     tracker, image, scores, (x, y, w, h) = _first_frame_scored()
     # The network's estimate 3 px off: refined towards the target, its score kept.
-    near, near_score, _, _ = tracker._refine(image, scores, (x + 3, y, w, h), -7.0)
+    near, near_score, *_ = tracker._refine(image, scores, (x + 3, y, w, h), -7.0)
     assert near_score == -7.0
     assert abs(near[0] - x) < 1.5 and abs(near[1] - y) < 1.5
     # 25 px off (beyond max_shift of a 30 px box) on background: the filters peak higher
     # where the target was, so that place wins and the network scores it afresh.
-    far, far_score, _, _ = tracker._refine(image, scores, (x + 25, y, w, h), -7.0)
+    far, far_score, *_ = tracker._refine(image, scores, (x + 25, y, w, h), -7.0)
     assert abs(far[0] - x) < 1.5 and abs(far[1] - y) < 1.5
     assert far_score != -7.0 and far_score > 0
 
@@ -188,22 +214,24 @@ def test_a_far_jump_while_lost_needs_a_peak_like_the_learned_ones():
         moved = _warp(image, shift=(25.0, 0.0))
         noisy = moved + np.random.default_rng(0).normal(0.0, noise, moved.shape)
         tracker._frames_lost = frames_lost
-        box, _, _, doubted = tracker._refine(np.clip(noisy, 0, 255).astype(np.uint8),
+        box, _, _, doubted, _ = tracker._refine(np.clip(noisy, 0, 255).astype(np.uint8),
                                              scores, (x + 25, y, w, h), 1.0)
-        return box[0] - x, doubted
+        return box[0] - x, doubted, tracker.config.correlation_max_shift * w
 
     # A clean reappearance peaks like the learned frames: believed even at ratio 0.9.
-    moved_by, doubted = jump(0.9, 2, 0.0)
+    moved_by, doubted, reach = jump(0.9, 2, 0.0)
     assert abs(moved_by - 25) < 3 and not doubted
     # Under heavy noise the filters peak at about 70 % of their learned peak there (still
     # above where the target was): believed at ratio 0.5, doubted at 0.9, where the box
     # stays and the frame stays lost.
-    moved_by, doubted = jump(0.5, 2, 40.0)
+    moved_by, doubted, reach = jump(0.5, 2, 40.0)
     assert abs(moved_by - 25) < 3 and not doubted
-    moved_by, doubted = jump(0.9, 2, 40.0)
-    assert abs(moved_by) < 3 and doubted
+    # (Where it was, the filters' peak in reach moves the box towards the target, at most
+    # as far as a box may move: correlation_peak_in_reach.)
+    moved_by, doubted, reach = jump(0.9, 2, 40.0)
+    assert abs(moved_by) <= reach + 1e-6 and doubted
     # A tracked (not lost) target's far jump is never doubted.
-    moved_by, doubted = jump(0.9, 0, 40.0)
+    moved_by, doubted, reach = jump(0.9, 0, 40.0)
     assert abs(moved_by - 25) < 3 and not doubted
 
 
@@ -318,10 +346,10 @@ def test_verify_refuses_a_move_the_network_scores_far_below_its_own_estimate():
     estimate = (x + 3, y, w, h)
     own = tracker._score_box(scores, (x, y, w, h))
     # Where the network scored its own estimate about as high as the filters' box: moved.
-    moved, _, _, _ = tracker._refine(image, scores, estimate, own)
+    moved, *_ = tracker._refine(image, scores, estimate, own)
     assert abs(moved[0] - x) < 1.5
     # Had the network scored its estimate far above the filters' box, it would stay.
-    kept, kept_score, _, _ = tracker._refine(image, scores, estimate, 4.0 * own)
+    kept, kept_score, *_ = tracker._refine(image, scores, estimate, 4.0 * own)
     assert kept == estimate and kept_score == 4.0 * own
 
 
@@ -415,11 +443,12 @@ def test_filters_that_barely_recognise_the_target_keep_a_sure_network_from_learn
 
     def run_covered(ratio, memory=3):
         # The refusal waits for a whole reliability_memory of learned peaks: three here.
+        # Reliability against a three-frame reference does not gate learning here: it is
+        # not what is tested, and whether it dips below 0.5 on a frame depends on float
+        # rounding (the thread count).
         config = FAST.replace(camera_motion_side=0, correlation_learn_peak=ratio,
-                              reliability_memory=memory)
-        results, added = _learned_after_a_change(config, weaken_filters)
-        assert all(r.reliability >= config.update_min_reliability for r in results)
-        return results, added
+                              reliability_memory=memory, update_min_reliability=0.0)
+        return _learned_after_a_change(config, weaken_filters)
 
     refused, added = run_covered(0.5)
     assert not any(r.learned for r in refused) and added == 0
@@ -437,3 +466,73 @@ def test_teaching_needs_both_models_to_agree_on_the_place():
     assert not _agree(box, (105.0, 50.0, 40.0, 80.0), 0.1)    # 5 px across a 40 px width
     assert not _agree(box, (100.0, 59.0, 40.0, 80.0), 0.1)    # 9 px along an 80 px height
     assert _agree(box, (160.0, 0.0, 40.0, 80.0), 0.0)         # 0: anywhere
+
+
+def _turned(image, centre, degrees):
+    """The image turned clockwise on screen (image y pointing down) by `degrees` about
+    `centre` (x, y): bilinear, borders replicated, same size."""
+    height, width = image.shape[:2]
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    angle = math.radians(degrees)
+    # Each output pixel reads the source pixel it came from (the inverse turn).
+    dx, dy = xs + 0.5 - centre[0], ys + 0.5 - centre[1]
+    src_x = centre[0] + math.cos(angle) * dx + math.sin(angle) * dy
+    src_y = centre[1] - math.sin(angle) * dx + math.cos(angle) * dy
+    grid = torch.as_tensor(np.stack([src_x / width * 2 - 1, src_y / height * 2 - 1],
+                                    axis=-1), dtype=torch.float32)[None]
+    source = torch.as_tensor(image, dtype=torch.float32).permute(2, 0, 1)[None]
+    out = F.grid_sample(source, grid, mode='bilinear', padding_mode='border',
+                        align_corners=False)
+    return out[0].permute(1, 2, 0).round().clamp(0, 255).numpy().astype(np.uint8)
+
+
+def test_turned_crops_at_angle_zero_are_the_plain_crops():
+    maps = torch.rand(ORIENTATION_BINS + 1, 50, 60, generator=torch.Generator().manual_seed(0))
+    region = Region(x0=10.0, y0=20.0, scale_x=0.5, scale_y=0.5, width=60, height=50)
+    boxes = torch.tensor([[30.0, 40.0, 40.0, 30.0], [50.0, 60.0, 24.0, 36.0]])
+    centres = boxes[:, :2] + boxes[:, 2:] / 2
+    plain = crop_patches(maps, region, boxes, (6, 8))
+    turned = crop_turned(maps, region, centres, boxes[:, 2:], torch.zeros(2), (6, 8))
+    assert torch.allclose(turned, plain, atol=1e-5)
+
+
+def test_turned_orientation_cells_read_the_image_bin_turned_with_them():
+    cells = torch.zeros(1, ORIENTATION_BINS + 1, 2, 2)
+    cells[0, 3] = 1.0                   # every gradient in image bin 3
+    cells[0, ORIENTATION_BINS] = 0.5    # the magnitude channel does not turn
+    bin_width = math.pi / ORIENTATION_BINS
+    # A patch turned by one bin sees those gradients one bin lower; by half a bin, split.
+    one = turn_orientations(cells, torch.tensor([bin_width]))
+    assert torch.allclose(one[0, 2], torch.ones(2, 2)) and float(one[0, 3].sum()) == 0.0
+    half = turn_orientations(cells, torch.tensor([0.5 * bin_width]))
+    assert torch.allclose(half[0, 2:4], torch.full((2, 2, 2), 0.5))
+    # Unsigned orientations wrap around with period pi.
+    assert torch.allclose(turn_orientations(cells, torch.tensor([math.pi])), cells, atol=1e-6)
+    assert torch.equal(one[0, ORIENTATION_BINS], cells[0, ORIENTATION_BINS])
+
+
+def test_rotation_filter_follows_a_turning_target():
+    # The scene turns 2 degrees a frame about the target's centre for 10 frames; the
+    # filters learn every frame, and the tracker's angle follows each refinement's.
+    image = _texture((200, 240), seed=4)
+    box = (100.0, 80.0, 40.0, 40.0)
+    centre = (120.0, 100.0)
+    turning = CONFIG.replace(correlation_rotations=15, correlation_rotation_step=4.0)
+    refiner = CorrelationRefiner(turning, CPU)
+    refiner.initialize(image, box)
+    for frame in range(1, 11):
+        frame_image = _turned(image, centre, 2.0 * frame)
+        outcome = refiner.refine(frame_image, box, (box[2], box[3]))
+        refiner.angle = outcome.angle
+        box = outcome.box
+        refiner.learn(frame_image, box)
+    assert math.degrees(refiner.angle) == pytest.approx(20.0, abs=4.0)
+    assert math.hypot(box[0] + box[2] / 2 - centre[0], box[1] + box[3] / 2 - centre[1]) < 3.0
+    # The box stays upright and keeps its size.
+    assert box[2] == pytest.approx(40.0, rel=0.1) and box[3] == pytest.approx(box[2])
+    # Without a rotation filter the angle stays 0.
+    upright = CorrelationRefiner(CONFIG, CPU)
+    upright.initialize(image, (100.0, 80.0, 40.0, 40.0))
+    assert upright.refine(_turned(image, centre, 6.0), box, (40.0, 40.0)).angle == 0.0
+    with pytest.raises(ValueError, match='correlation_rotations'):
+        TrackerConfig(correlation_rotations=4)

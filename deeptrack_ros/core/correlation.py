@@ -49,6 +49,7 @@ class Refinement:
     scale_factor: float
     peak: float
     shift_accepted: bool
+    angle: float = 0.0
 
 
 def orientation_cells(gray: torch.Tensor, cell: int) -> torch.Tensor:
@@ -106,6 +107,62 @@ def _hann(length: int, device: torch.device) -> torch.Tensor:
     """A Hann window that is positive at both ends (so no feature is erased entirely)."""
     n = torch.arange(length, device=device, dtype=torch.float32)
     return 0.5 - 0.5 * torch.cos(2.0 * math.pi * (n + 1) / (length + 1))
+
+
+def turn_orientations(cells: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
+    """Orientation cells (N, bins + 1 [+ colours], h, w) of patches sampled turned by `angles`
+    (N, radians), with their orientation votes moved to the patch's own frame: a gradient at
+    angle phi in the image is at phi - angle in a patch turned by angle, so patch bin b reads
+    image bin b + angle / bin width, interpolated linearly and circularly (the bins are
+    unsigned, period pi). The other channels do not depend on the angle."""
+    bins = ORIENTATION_BINS
+    offset = torch.remainder(angles * (bins / math.pi), float(bins))
+    whole = torch.floor(offset)
+    fraction = (offset - whole).view(-1, 1, 1, 1)
+    index = (torch.arange(bins, device=cells.device).unsqueeze(0)
+             + whole.long().unsqueeze(1)) % bins
+    gather = index.view(index.shape[0], bins, 1, 1).expand(-1, -1, *cells.shape[2:])
+    lower = torch.gather(cells[:, :bins], 1, gather)
+    upper = torch.gather(cells[:, :bins], 1, (gather + 1) % bins)
+    turned = (1.0 - fraction) * lower + fraction * upper
+    return torch.cat([turned, cells[:, bins:]], dim=1)
+
+
+def crop_turned(maps: torch.Tensor, region: Region, centres: torch.Tensor,
+                sizes: torch.Tensor, angles: torch.Tensor, shape: tuple[int, int]
+                ) -> torch.Tensor:
+    """Sample (N, C, h, w) windows of the cell maps: window n is sizes[n] (w, h) image px
+    centred at centres[n] (x, y) and turned by angles[n] radians (clockwise on screen, image
+    y pointing down), on a grid of `shape` (h, w) cells; orientation votes are turned with
+    it (`turn_orientations`). At angle 0 it samples what `crop_patches` samples."""
+    out_h, out_w = shape
+    device = maps.device
+    u = (torch.arange(out_w, device=device, dtype=torch.float32) + 0.5) / out_w - 0.5
+    v = (torch.arange(out_h, device=device, dtype=torch.float32) + 0.5) / out_h - 0.5
+    du = u.view(1, 1, out_w) * sizes[:, 0].view(-1, 1, 1)
+    dv = v.view(1, out_h, 1) * sizes[:, 1].view(-1, 1, 1)
+    cos, sin = torch.cos(angles).view(-1, 1, 1), torch.sin(angles).view(-1, 1, 1)
+    xs = centres[:, 0].view(-1, 1, 1) + cos * du - sin * dv
+    ys = centres[:, 1].view(-1, 1, 1) + sin * du + cos * dv
+    gx = (xs - region.x0) * region.scale_x * (2.0 / region.width) - 1.0
+    gy = (ys - region.y0) * region.scale_y * (2.0 / region.height) - 1.0
+    count = centres.shape[0]
+    grid = torch.stack([gx, gy], dim=-1).reshape(1, count * out_h, out_w, 2)
+    sampled = F.grid_sample(maps.unsqueeze(0), grid, mode='bilinear', padding_mode='border',
+                            align_corners=False)
+    cells = sampled.view(maps.shape[0], count, out_h, out_w).permute(1, 0, 2, 3)
+    return turn_orientations(cells, angles)
+
+
+def _reach_mask(shape: tuple[int, int], fraction: float, device: torch.device) -> torch.Tensor:
+    """The displacements (circular indices, 0 = none) of a window of `shape` cells that stay
+    within `fraction` of the window's size on both axes."""
+    axes = []
+    for length in shape:
+        offsets = torch.arange(length, device=device, dtype=torch.float32)
+        offsets = torch.where(offsets > length // 2, offsets - length, offsets)
+        axes.append(offsets.abs() <= fraction * length)
+    return axes[0][:, None] & axes[1][None, :]
 
 
 def _gaussian_label(shape: tuple[int, ...], sigma: float, device: torch.device) -> torch.Tensor:
@@ -184,6 +241,7 @@ class CorrelationRefiner:
         window = rows[:, None] * cols[None, :]
         self._translation = _Filter(_gaussian_label(self.cells, sigma, self.device), window,
                                     config.correlation_lambda)
+        self._reach = _reach_mask(self.cells, config.correlation_max_shift / pad, self.device)
         count = config.correlation_scales
         half = (count - 1) / 2.0
         self.scale_exponents = torch.arange(count, device=self.device,
@@ -196,6 +254,21 @@ class CorrelationRefiner:
         scale_sigma = max(count / math.sqrt(33.0) * 0.25, 0.25)
         self._scale = _Filter(_gaussian_label((count,), scale_sigma, self.device),
                               _hann(count, self.device), config.correlation_lambda)
+        # The target's in-plane angle (radians) both filters sample it at; the tracker
+        # commits a refinement's angle when it takes the box (see `Refinement.angle`).
+        self.angle = 0.0
+        self._rotation: _Filter | None = None
+        turns = config.correlation_rotations
+        if turns:
+            self.rotation_offsets = (torch.arange(turns, device=self.device, dtype=torch.float32)
+                                     - (turns - 1) / 2.0)
+            turn_sigma = max(turns / math.sqrt(33.0) * 0.25, 0.25)
+            # The box itself (its background does not turn with it) at the translation
+            # filter's cell size.
+            self.rotation_cells = (max(2, int(round(self.cells[0] / pad))),
+                                   max(2, int(round(self.cells[1] / pad))))
+            self._rotation = _Filter(_gaussian_label((turns,), turn_sigma, self.device),
+                                     _hann(turns, self.device), config.correlation_lambda)
         self._cache = None
         self.learn(image, box, 1.0)
 
@@ -210,23 +283,16 @@ class CorrelationRefiner:
         cx, cy = x + w / 2.0, y + h / 2.0
         base_w, base_h = float(size[0]), float(size[1])
         maps, region = self._region_maps(image, cx, cy, base_w, base_h)
-        features = self._window_features(maps, region, cx, cy, base_w, base_h)
-        (dy_cells, dx_cells), peak = subcell_peak(self._translation.respond(features))
-        pad = 1.0 + config.correlation_padding
-        shift_x = dx_cells * base_w * pad / self.cells[1]
-        shift_y = dy_cells * base_h * pad / self.cells[0]
+        cx, cy, shift, peak, accepted = self._translate(maps, region, cx, cy, base_w, base_h,
+                                                        image.shape[:2])
         trusted = peak >= config.correlation_min_peak
-        accepted = trusted and (abs(shift_x) <= config.correlation_max_shift * base_w
-                                and abs(shift_y) <= config.correlation_max_shift * base_h)
-        if accepted:
-            cx = min(max(cx + shift_x, 0.0), float(image.shape[1]))
-            cy = min(max(cy + shift_y, 0.0), float(image.shape[0]))
+        angle = self._turn(maps, region, cx, cy, base_w, base_h, trusted)
         factor = 1.0
         # With the scale filter the size is `size` times its factor (1 when not trusted).
         out_w, out_h = (base_w, base_h) if config.correlation_scale else (w, h)
         if config.correlation_scale and trusted:
             response = self._scale.respond(self._scale_features(maps, region, cx, cy, base_w,
-                                                                base_h))
+                                                                base_h, angle))
             (exponent,), _ = subcell_peak(response)
             limit = float(self.scale_exponents[-1])
             exponent = max(-limit, min(limit, exponent)) * config.correlation_scale_rate
@@ -236,8 +302,50 @@ class CorrelationRefiner:
             min_side = config.min_object_size
             out_w, out_h = max(base_w * factor, min_side), max(base_h * factor, min_side)
         return Refinement(box=(cx - out_w / 2.0, cy - out_h / 2.0, out_w, out_h),
-                          shift=(shift_x, shift_y), scale_factor=factor, peak=peak,
-                          shift_accepted=accepted)
+                          shift=shift, scale_factor=factor, peak=peak,
+                          shift_accepted=accepted, angle=angle)
+
+    def _turn(self, maps: torch.Tensor, region: Region, cx: float, cy: float, w: float,
+              h: float, trusted: bool) -> float:
+        """The target's angle after the rotation filter's peak at (cx, cy) (the current
+        angle without a rotation filter, or when the translation peak is not trusted)."""
+        if self._rotation is None or not trusted:
+            return self.angle
+        response = self._rotation.respond(self._rotation_features(maps, region, cx, cy, w, h))
+        (steps,), _ = subcell_peak(response)
+        limit = float(self.rotation_offsets[-1])
+        steps = max(-limit, min(limit, steps))
+        return self.angle + math.radians(steps * self.config.correlation_rotation_step)
+
+    def _translate(self, maps: torch.Tensor, region: Region, cx: float, cy: float,
+                   w: float, h: float, image_size: tuple[int, int]
+                   ) -> tuple[float, float, tuple[float, float], float, bool]:
+        """The translation filter's move of the centre (cx, cy) of a w x h box: the new
+        centre, the shift it measured (px), its peak and whether the move was accepted.
+
+        With correlation_peak_in_reach the peak is sought only among the shifts the box may
+        make, so the peak reported is the filters' recognition of the place the box goes to;
+        otherwise it is the whole window's maximum, which a box beyond reach does not follow.
+        """
+        config = self.config
+        pad = 1.0 + config.correlation_padding
+        allowed = self._reach if config.correlation_peak_in_reach else None
+        reach_x, reach_y = config.correlation_max_shift * w, config.correlation_max_shift * h
+        features = self._window_features(maps, region, cx, cy, w, h)
+        (dy_cells, dx_cells), peak = subcell_peak(self._translation.respond(features), allowed)
+        shift_x = dx_cells * w * pad / self.cells[1]
+        shift_y = dy_cells * h * pad / self.cells[0]
+        if allowed is not None:
+            # The sub-cell fit may lean a fraction of a cell past the reach.
+            shift_x = max(-reach_x, min(reach_x, shift_x))
+            shift_y = max(-reach_y, min(reach_y, shift_y))
+        accepted = (peak >= config.correlation_min_peak
+                    and abs(shift_x) <= reach_x and abs(shift_y) <= reach_y)
+        if accepted:
+            height, width = image_size
+            cx = min(max(cx + shift_x, 0.0), float(width))
+            cy = min(max(cy + shift_y, 0.0), float(height))
+        return cx, cy, (shift_x, shift_y), peak, accepted
 
     def learn(self, image: np.ndarray, box: Box, rate: float | None = None) -> None:
         """Blend the appearance at `box` into both filters (rate: correlation_learning_rate).
@@ -249,6 +357,8 @@ class CorrelationRefiner:
         self._translation.learn(self._window_features(maps, region, cx, cy, w, h), rate)
         if self.config.correlation_scale:
             self._scale.learn(self._scale_features(maps, region, cx, cy, w, h), rate)
+        if self._rotation is not None:
+            self._rotation.learn(self._rotation_features(maps, region, cx, cy, w, h), rate)
 
     # ----------------------------------------------------------------------------------
     def _region_maps(self, image: np.ndarray, cx: float, cy: float, w: float, h: float
@@ -269,7 +379,13 @@ class CorrelationRefiner:
         pad = 1.0 + config.correlation_padding
         largest = config.correlation_scale_step ** ((config.correlation_scales - 1) / 2.0)
         half = 0.5 * max(pad, largest) + config.correlation_max_shift + 0.1
-        bounds = (cx - w * half, cy - h * half, cx + w * half, cy + h * half)
+        half_w, half_h = w * half, h * half
+        if config.correlation_rotations:
+            # A turned window reaches as far as its diagonal on both axes.
+            diagonal = 0.5 * max(pad, largest) * math.hypot(w, h)
+            margin = config.correlation_max_shift + 0.1
+            half_w, half_h = diagonal + margin * w, diagonal + margin * h
+        bounds = (cx - half_w, cy - half_h, cx + half_w, cy + half_h)
         scale = (self.cells[1] * config.correlation_cell / (w * pad),
                  self.cells[0] * config.correlation_cell / (h * pad))
         pixels, pixel_region = extract_region(image, bounds, scale, self.device)
@@ -284,18 +400,50 @@ class CorrelationRefiner:
 
     def _window_features(self, maps: torch.Tensor, region: Region, cx: float, cy: float,
                          w: float, h: float) -> torch.Tensor:
-        """(C, cells_h, cells_w) features of the padded window centred at (cx, cy)."""
+        """(C, cells_h, cells_w) features of the padded window centred at (cx, cy), turned
+        by the target's angle when there is a rotation filter."""
         pad = 1.0 + self.config.correlation_padding
+        if self._rotation is not None:
+            return normalise_cells(crop_turned(
+                maps, region, self._tensor([[cx, cy]]), self._tensor([[w * pad, h * pad]]),
+                self._tensor([self.angle]), self.cells))[0]
         box = torch.tensor([[cx - w * pad / 2.0, cy - h * pad / 2.0, w * pad, h * pad]],
                            dtype=torch.float32, device=self.device)
         return normalise_cells(crop_patches(maps, region, box, self.cells))[0]
 
     def _scale_features(self, maps: torch.Tensor, region: Region, cx: float, cy: float,
-                        w: float, h: float) -> torch.Tensor:
+                        w: float, h: float, angle: float | None = None) -> torch.Tensor:
         """(D, scales) features: the box at every scale factor, sampled on the scale model's
-        cell grid and flattened."""
+        cell grid and flattened (turned by `angle`, the target's angle by default, when
+        there is a rotation filter)."""
         factors = self.scale_factors
         widths, heights = w * factors, h * factors
-        boxes = torch.stack([cx - widths / 2.0, cy - heights / 2.0, widths, heights], dim=1)
-        features = normalise_cells(crop_patches(maps, region, boxes, self.scale_cells))
-        return features.flatten(1).transpose(0, 1).contiguous()
+        if self._rotation is not None:
+            count = factors.shape[0]
+            angles = torch.full((count,), self.angle if angle is None else angle,
+                                device=self.device)
+            centres = self._tensor([[cx, cy]]).expand(count, 2)
+            cells = crop_turned(maps, region, centres, torch.stack([widths, heights], dim=1),
+                                angles, self.scale_cells)
+        else:
+            boxes = torch.stack([cx - widths / 2.0, cy - heights / 2.0, widths, heights],
+                                dim=1)
+            cells = crop_patches(maps, region, boxes, self.scale_cells)
+        return normalise_cells(cells).flatten(1).transpose(0, 1).contiguous()
+
+    def _rotation_features(self, maps: torch.Tensor, region: Region, cx: float, cy: float,
+                           w: float, h: float) -> torch.Tensor:
+        """(D, angles) features: the box itself (not its padding, whose background does not
+        turn with the target) turned by every angle around the target's, flattened. On the
+        translation filter's cell size, not the scale model's coarser one: a few degrees
+        move the target's cells by a fraction of a coarse cell."""
+        offsets = self.rotation_offsets
+        count = offsets.shape[0]
+        angles = self.angle + offsets * math.radians(self.config.correlation_rotation_step)
+        cells = crop_turned(maps, region, self._tensor([[cx, cy]]).expand(count, 2),
+                            self._tensor([[w, h]]).expand(count, 2), angles,
+                            self.rotation_cells)
+        return normalise_cells(cells).flatten(1).transpose(0, 1).contiguous()
+
+    def _tensor(self, values: list) -> torch.Tensor:
+        return torch.tensor(values, dtype=torch.float32, device=self.device)

@@ -11,10 +11,16 @@ import numpy as np
 import torch
 
 
-def subcell_peak(response: torch.Tensor) -> tuple[list[float], float]:
+def subcell_peak(response: torch.Tensor,
+                 allowed: torch.Tensor | None = None) -> tuple[list[float], float]:
     """Argmax of a real response with a parabola fitted through each axis's neighbours
-    (circularly), as a signed displacement in samples per axis, and the peak value."""
-    flat_index = int(torch.argmax(response))
+    (circularly), as a signed displacement in samples per axis, and the peak value.
+
+    `allowed` (a boolean mask of the response's shape) restricts the argmax to its true
+    entries; the parabola still reads the neighbours' real values."""
+    searched = response if allowed is None else torch.where(
+        allowed, response, torch.full_like(response, -torch.inf))
+    flat_index = int(torch.argmax(searched))
     index = np.unravel_index(flat_index, tuple(response.shape))
     peak = float(response.reshape(-1)[flat_index])
     displacement = []

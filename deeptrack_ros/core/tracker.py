@@ -223,16 +223,20 @@ class DeepTracker:
                                                               best_score)
                 estimate = torch.as_tensor(estimate_box, dtype=torch.float32,
                                            device=self.device)
-        pick = self._negative_pick(particles, estimate)
-        pick_t = torch.from_numpy(pick).to(self.device)
         refined: _Refined | None = None
         network_box = estimate_box
         # Where the target was, under the motion hypothesis that explains the estimate best.
         anchor = _nearest_state([state for state, _ in hypotheses], estimate_box)
         if self.refiner is not None:
-            refined = self._refine(image, frame_scores, estimate_box, best_score, anchor)
+            others = ([state for state, _ in hypotheses if state is not anchor]
+                      if config.correlation_jump_every_hypothesis else [])
+            refined = self._refine(image, frame_scores, estimate_box, best_score, anchor,
+                                   others)
             estimate_box, best_score = refined.box, refined.score
             estimate = torch.as_tensor(estimate_box, dtype=torch.float32, device=self.device)
+        # The frame's negatives are picked around the box it learns, after the filters moved it.
+        pick = self._negative_pick(particles, estimate)
+        pick_t = torch.from_numpy(pick).to(self.device)
         confidence = _confidence(best_score)
         reliability = self._reliability(confidence)
         doubted = refined is not None and refined.doubted
@@ -247,6 +251,9 @@ class DeepTracker:
         followed = (network_lost and not doubted and refined is not None
                     and self._filters_follow(refined.peak))
         lost = doubted or (network_lost and not followed)
+        if refined is not None and not lost:
+            # The box is taken: so is the angle the filters measured it at.
+            self.refiner.angle = refined.angle
         if config.quality_uses_reliability:
             quality *= min(1.0, reliability)
         # Where the filters recognise the target as well as usual, they vouch for the frame
@@ -552,7 +559,8 @@ class DeepTracker:
         return (cx - cw / 2.0, cy - ch / 2.0, cw, ch), float(scores[winner])
 
     def _refine(self, image: np.ndarray, frame_scores: FrameScores, estimate_box: Box,
-                best_score: float, state: TargetState | None = None) -> _Refined:
+                best_score: float, state: TargetState | None = None,
+                others: Sequence[TargetState] = ()) -> _Refined:
         """The estimate after the correlation filters (see `CorrelationRefiner`): its box and
         score, the filters' peak there, and whether a far jump of the network was doubted
         (see correlation_jump_peak).
@@ -570,7 +578,9 @@ class DeepTracker:
         box then stays where the target was and the frame counts as lost. Only then: a
         tracked target that moves far while its appearance changes must be followed.
         `state` is where the target was (the last state unless the camera moved it: see
-        `_motion_hypotheses`).
+        `_motion_hypotheses`); the filters also look at `others`, the other places it may
+        have been carried to (correlation_jump_every_hypothesis), and the highest peak of
+        all those places is the one compared.
         """
         config = self.config
         state = self.state if state is None else state
@@ -587,14 +597,16 @@ class DeepTracker:
                     and self._score_box(frame_scores, refined.box)
                     < config.correlation_verify * best_score):
                 # The network scores the filters' box well below its own: they disagree.
-                return _Refined(estimate_box, best_score, refined.peak, False)
-            return _Refined(refined.box, best_score, refined.peak, False)
-        stayed = self.refiner.refine(image, (state.cx - w / 2.0, state.cy - h / 2.0, w, h),
-                                     size)
+                return _Refined(estimate_box, best_score, refined.peak, False,
+                                self.refiner.angle)
+            return _Refined(refined.box, best_score, refined.peak, False, refined.angle)
+        stayed = max((self.refiner.refine(image, (place.cx - w / 2.0, place.cy - h / 2.0, w, h),
+                                          size) for place in [state, *others]),
+                     key=lambda refinement: refinement.peak)
         if stayed.peak <= refined.peak and not self._jump_doubted(refined.peak):
-            return _Refined(refined.box, best_score, refined.peak, False)
+            return _Refined(refined.box, best_score, refined.peak, False, refined.angle)
         return _Refined(stayed.box, self._score_box(frame_scores, stayed.box), stayed.peak,
-                        stayed.peak <= refined.peak)
+                        stayed.peak <= refined.peak, stayed.angle)
 
     def _jump_doubted(self, peak: float) -> bool:
         """Whether the filters' `peak` at a far jump while lost is too low for a recognised
@@ -771,6 +783,7 @@ class _Refined(NamedTuple):
     score: float
     peak: float
     doubted: bool
+    angle: float = 0.0  # the target's angle the filters measured (correlation_rotations)
 
 
 def _nearest_state(states: Sequence[TargetState], box: Box) -> TargetState:
