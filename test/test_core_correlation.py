@@ -1,6 +1,7 @@
 """The correlation-filter refinement: features, translation and scale on images with known
 motion, the distrust of far peaks, and the tracker with the refiner on."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -203,6 +204,20 @@ def test_a_far_jump_of_the_network_is_checked_where_the_target_was():
     far, far_score, *_ = tracker._refine(image, scores, (x + 25, y, w, h), -7.0)
     assert abs(far[0] - x) < 1.5 and abs(far[1] - y) < 1.5
     assert far_score != -7.0 and far_score > 0
+
+
+def test_a_far_jump_can_be_checked_at_every_place_the_target_may_have_been_carried_to():
+    tracker, image, scores, (x, y, w, h) = _first_frame_scored()
+    # The network jumps 25 px onto background, and the motion hypothesis nearest the jump
+    # is wrong (40 px the other way, background too); the target is where it was.
+    where_it_was = tracker.state
+    wrong = dataclasses.replace(where_it_was, cx=where_it_was.cx - 40.0)
+    jump = (x + 25, y, w, h)
+    nearest_only = tracker._refine(image, scores, jump, -7.0, wrong)
+    assert abs(nearest_only.box[0] - x) > 10.0
+    every = tracker._refine(image, scores, jump, -7.0, wrong, [where_it_was])
+    assert abs(every.box[0] - x) < 1.5 and abs(every.box[1] - y) < 1.5
+    assert every.peak > nearest_only.peak
 
 
 def test_a_far_jump_while_lost_needs_a_peak_like_the_learned_ones():
