@@ -26,7 +26,9 @@ JOBS=${DEEPTRACK_BUILD_JOBS:-$(nproc)}
 START=$(date +%s)
 
 TORCH_REQ='torch==2.13.0'
-# Everything but torch. Only torch is pinned: its pin is what keeps pip off the CUDA builds.
+# Everything but torch. torch's pin is what keeps pip off the CUDA builds; OpenCV's keeps the
+# peers' figures comparable across sessions (CSRT scored differently after 5.1.0 replaced the
+# earlier release, docs/accuracy.md), and the project's tests and measurements ran on it.
 PIP_PACKAGES=(
   'setuptools>=70.1'
   numpy
@@ -49,7 +51,7 @@ PIP_PACKAGES=(
   ros-rosidl-core-generators
   catkin-pkg
   rosbags
-  opencv-contrib-python-headless
+  'opencv-contrib-python-headless==5.1.0.95'
   matplotlib
   pytest
   pytest-timeout
