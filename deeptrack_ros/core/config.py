@@ -622,19 +622,19 @@ _BEST_CHANGES: dict[str, Any] = {
     # (correlation_max_shift), not over its whole padded window: a target that moved farther
     # is followed as far as the box may go instead of not at all, and a background peak
     # beyond reach no longer vouches for a box it did not move (it reported the far peak,
-    # which then taught both models or kept a lost target followed). Seeds 0-5, forward /
-    # reversed: P@20 -0.002 / +0.017, AUC -0.003 / +0.010, SR@0.6 +0.012 / +0.032 (Coke
-    # reversed seed 5 0.11 -> 0.93, Couple reversed seed 2 0.92 -> 0.13; docs/accuracy.md).
+    # which then taught both models or kept a lost target followed). Alone, on the session-13
+    # machine, seeds 0-5, forward / reversed: P@20 -0.002 / +0.017, AUC -0.003 / +0.010,
+    # SR@0.6 +0.012 / +0.032 (docs/accuracy.md, session 14).
     'correlation_peak_in_reach': True,
     # And a far jump of the network is compared with the filters' peaks at every place the
     # target may have been carried to (where it was, and where the camera's motion carried
     # it), not only at the hypothesis nearest the jump: the nearest one is by construction
     # the one that makes the jump look short, and where the network jumped onto background
-    # beside the carried place the target may still be where it was. On top of the peak in
-    # reach, seeds 0-5, forward / reversed: P@20 +0.003 / +0.014, AUC +0.002 / +0.006,
-    # SR@0.6 +0.005 / +0.010, five seeds of six better forward and four reversed; the two
-    # largest losses Couple reversed seed 4 0.86 -> 0.08 and Coke reversed seed 5 0.93 ->
-    # 0.03 (docs/accuracy.md).
+    # beside the carried place the target may still be where it was. The two together
+    # against the session-13 best on one machine, seeds 0-5, forward / reversed: P@20 0.851 /
+    # 0.831 -> 0.859 / 0.862, AUC 0.661 / 0.635 -> 0.665 / 0.660, SR@0.6 0.770 / 0.717 ->
+    # 0.794 / 0.775 (David 0.86 -> 0.99, Coke reversed 0.59 -> 0.77; Couple 0.89 -> 0.83
+    # mean P@20; docs/accuracy.md).
     'correlation_jump_every_hypothesis': True,
     # The negative pool as the first sessions read it, the frame's particles labelled by IoU:
     # `best` was built and measured on it. The paper's reading (negatives only) measured
