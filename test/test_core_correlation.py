@@ -117,12 +117,21 @@ def test_scale_filter_follows_a_steady_zoom(rate, scale_rate):
     assert fixed.refine(_warp(image, centre, rate), box, (40.0, 40.0)).scale_factor == 1.0
 
 
-def test_a_peak_beyond_max_shift_is_not_followed():
+_STRICT_BOX = (80.0, 60.0, 40.0, 30.0)
+
+
+def _strict_refiner(**changes):
+    """A texture and a refiner that may move its 40 x 30 box by a tenth of its size (4 px)."""
     image = _texture((160, 200), seed=2)
-    box = (80.0, 60.0, 40.0, 30.0)
-    strict = CONFIG.replace(correlation_max_shift=0.1, correlation_scale=False)
+    strict = CONFIG.replace(correlation_max_shift=0.1, correlation_scale=False, **changes)
     refiner = CorrelationRefiner(strict, CPU)
-    refiner.initialize(image, box)
+    refiner.initialize(image, _STRICT_BOX)
+    return image, refiner
+
+
+def test_a_peak_beyond_max_shift_is_not_followed():
+    image, refiner = _strict_refiner()
+    box = _STRICT_BOX
     outcome = refiner.refine(_warp(image, shift=(8.0, 0.0)), box, (box[2], box[3]))
     # 8 px is 0.2 of the 40 px width: seen, but farther than the 0.1 allowed.
     assert outcome.shift[0] == pytest.approx(8.0, abs=1.0)
@@ -131,15 +140,11 @@ def test_a_peak_beyond_max_shift_is_not_followed():
 
 
 def test_a_peak_in_reach_moves_the_box_as_far_as_it_may():
-    image = _texture((160, 200), seed=2)
-    box = (80.0, 60.0, 40.0, 30.0)
-    strict = CONFIG.replace(correlation_max_shift=0.1, correlation_scale=False)
-    whole = CorrelationRefiner(strict, CPU)
-    whole.initialize(image, box)
+    image, whole = _strict_refiner()
+    _, reach = _strict_refiner(correlation_peak_in_reach=True)
+    box = _STRICT_BOX
     moved = _warp(image, shift=(8.0, 0.0))
     far = whole.refine(moved, box, (box[2], box[3]))
-    reach = CorrelationRefiner(strict.replace(correlation_peak_in_reach=True), CPU)
-    reach.initialize(image, box)
     near = reach.refine(moved, box, (box[2], box[3]))
     # The target is 8 px away and the box may move 4 px: it moves towards it, at most 4 px,
     # and the peak reported is the one found there, below the whole window's (at 8 px).
