@@ -138,6 +138,12 @@ def test_successful_run_replaces_existing_output(root, tmp_path):
      'unknown tracker parameter(s): no_such_field'),
     (['otb', '{root}', '--set', 'num_particles', '--out', '{out}'], 'expected KEY=VALUE'),
     (['otb2bag', '{root}/Alpha', '{out}', '--target', '3'], 'no groundtruth_rect.3.txt'),
+    (['otb', '{root}', '--seed', '1', '--seeds', '0,1', '--out', '{out}'],
+     '--seed and --seeds exclude each other'),
+    (['otb', '{root}', '--seeds', '0,x', '--out', '{out}'], '--seeds: expected integers'),
+    (['otb', '{root}', '--seeds', '2,2', '--out', '{out}'], '--seeds: repeated seed'),
+    (['otb', '{root}', '--trackers', 'csrt', '--seeds', '0,1', '--out', '{out}'],
+     '--seeds applies to deeptrack'),
 ])
 def test_bad_input_is_one_line_and_exit_2(root, tmp_path, capsys, args, message):
     if any('--set' == a for a in args) and 'csrt' not in args:
@@ -147,6 +153,47 @@ def test_bad_input_is_one_line_and_exit_2(root, tmp_path, capsys, args, message)
     assert main(filled + ['--quiet'] * (filled[0] != 'otb2bag')) == 2
     assert message in _error_line(capsys)
     assert not out.exists() and _no_partials(tmp_path)
+
+
+LIGHT = ['--set', 'num_particles=200', '--set', 'first_frame_iterations=5',
+         '--set', 'negatives_per_frame=30', '--set', 'max_update_iterations=1']
+
+
+def test_seeds_run_deeptrack_once_each_and_report_mean_and_range(root, tmp_path, capsys):
+    pytest.importorskip('deeptrack_ros.core.tracker')
+    out = tmp_path / 'seeds'
+    assert main(['otb', str(root), '--trackers', 'deeptrack,identity', '--seeds', '0,1',
+                 '--device', 'cpu', '--quiet', *LIGHT, '--out', str(out)]) == 0
+    table = capsys.readouterr().out.strip().splitlines()
+    assert [line.split()[0] for line in table[2:5]] == [
+        'deeptrack-seed0', 'deeptrack-seed1', 'identity']
+    assert [' '.join(line.split()[:2]) for line in table[5:]] == [
+        'deeptrack mean', 'deeptrack min', 'deeptrack max']
+    summary = json.loads((out / 'summary.json').read_text())
+    assert list(summary['trackers']) == ['deeptrack-seed0', 'deeptrack-seed1', 'identity']
+    assert summary['seeds'] == [0, 1] and summary['seed'] is None
+    spread = summary['over_seeds']['deeptrack']
+    assert spread['runs'] == ['deeptrack-seed0', 'deeptrack-seed1']
+    means = [summary['trackers'][run]['mean'] for run in spread['runs']]
+    for key in KEYS - {'frames'}:
+        values = [m[key] for m in means]
+        assert spread['mean'][key] == pytest.approx(sum(values) / 2)
+        assert spread['min'][key] == min(values) and spread['max'][key] == max(values)
+    assert spread['mean']['frames'] == 14
+    # Each run is that seed's own: the two seeds track differently, and a run with --seed 1
+    # alone gives the same boxes as the seed-1 run here.
+    first, second = ((out / run / 'Alpha.csv').read_text() for run in spread['runs'])
+    assert first != second
+    single = tmp_path / 'single'
+    assert main(['otb', str(root), '--trackers', 'deeptrack', '--seed', '1', '--device', 'cpu',
+                 '--quiet', *LIGHT, '--out', str(single)]) == 0
+    for name in ('Alpha', 'Beta'):
+        assert _boxes(single / 'deeptrack' / f'{name}.csv') == _boxes(
+            out / 'deeptrack-seed1' / f'{name}.csv')
+
+
+def _boxes(path):
+    return [line.split(',')[1:5] for line in path.read_text().splitlines()[1:]]
 
 
 def test_set_values_are_typed():

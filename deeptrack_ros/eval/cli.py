@@ -64,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
                      'frame back to the first, named NAME-reversed: a second test on the '
                      'same annotation) or both (default: %(default)s)')
     _tracker_options(otb)
+    otb.add_argument('--seeds', metavar='A,B',
+                     help='run DeepTrack once per seed (e.g. 0,1,2) and report each run, '
+                     'their mean and their range; the peers run once (with the first seed). '
+                     'Replaces --seed')
     otb.add_argument('--out', type=Path, required=True, metavar='DIR', help='output folder')
     otb.set_defaults(handler=run_otb)
 
@@ -192,8 +196,28 @@ def parse_value(text: str) -> Any:
     return text
 
 
-def _specs(names: list[str], args: argparse.Namespace) -> list[Any]:
-    """One TrackerSpec per name; DeepTrack's config is built (and validated) up front."""
+def parse_seeds(text: str) -> list[int]:
+    """`--seeds 0,1,2` to distinct integers, in the order given."""
+    try:
+        seeds = [int(part) for part in text.replace(',', ' ').split()]
+    except ValueError:
+        raise EvalError(f'--seeds: expected integers like 0,1,2, got {text!r}') from None
+    if not seeds:
+        raise EvalError('--seeds: no seed given')
+    if len(set(seeds)) != len(seeds):
+        raise EvalError(f'--seeds: repeated seed in {text!r}')
+    return seeds
+
+
+def seed_label(seed: int) -> str:
+    """What one seed's DeepTrack run is called in results (`deeptrack-seed0`)."""
+    return f'deeptrack-seed{seed}'
+
+
+def _specs(names: list[str], args: argparse.Namespace,
+           seeds: list[int] | None = None) -> list[Any]:
+    """One TrackerSpec per name (DeepTrack's config built and validated up front); with
+    `seeds`, DeepTrack gets one spec per seed and the peers the first seed."""
     from deeptrack_ros.eval.trackers import TrackerSpec, deeptrack_config
 
     overrides = parse_overrides(args.overrides)
@@ -202,7 +226,16 @@ def _specs(names: list[str], args: argparse.Namespace) -> list[Any]:
         config = deeptrack_config(args.mode, overrides)
     elif overrides:
         raise EvalError('--set applies to deeptrack, which is not among the trackers')
-    return [TrackerSpec(n, config, args.device, args.seed) for n in names]
+    if not seeds:
+        return [TrackerSpec(n, config, args.device, args.seed) for n in names]
+    specs = []
+    for name in names:
+        if name == 'deeptrack':
+            specs.extend(TrackerSpec(name, config, args.device, seed, seed_label(seed))
+                         for seed in seeds)
+        else:
+            specs.append(TrackerSpec(name, config, args.device, seeds[0]))
+    return specs
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -219,15 +252,24 @@ def run_otb(args: argparse.Namespace) -> int:
     from deeptrack_ros.eval.trackers import parse_tracker_list
 
     names = parse_tracker_list(args.trackers)
+    seeds = None
+    if args.seeds is not None:
+        if args.seed is not None:
+            raise EvalError('--seed and --seeds exclude each other')
+        seeds = parse_seeds(args.seeds)
+        if 'deeptrack' not in names:
+            raise EvalError('--seeds applies to deeptrack, which is not among the trackers')
     wanted = [s.strip() for s in args.sequences.split(',') if s.strip()] \
         if args.sequences else None
     found = discover(args.root, wanted)
     forward = found if args.direction != 'reversed' else []
     backward = [reversed_sequence(q) for q in found] if args.direction != 'forward' else []
     sequences = forward + backward
-    specs = _specs(names, args)
+    specs = _specs(names, args, seeds)
     progress = Progress(enabled=not args.quiet)
-    evaluation = Evaluation(device='cpu', seed=args.seed)
+    evaluation = Evaluation(device='cpu', seed=args.seed, seeds=seeds)
+    if seeds:
+        evaluation.seed_runs['deeptrack'] = [seed_label(seed) for seed in seeds]
     total = len(specs) * len(sequences)
     with staged_dir(args.out) as staging:
         for number, (spec, sequence) in enumerate(
@@ -235,10 +277,11 @@ def run_otb(args: argparse.Namespace) -> int:
             tracker = spec.build()
             if spec.name == 'deeptrack':
                 evaluation.device = tracker.device
-            run = run_sequence(tracker, sequence, progress, f'[{number}/{total}] ')
-            evaluation.add(spec.name, sequence.name,
+            prefix = f'[{number}/{total}] ' + (f'seed {spec.seed} ' if spec.label else '')
+            run = run_sequence(tracker, sequence, progress, prefix)
+            evaluation.add(spec.title, sequence.name,
                            score_sequence(run.boxes, sequence.groundtruth), run)
-            write_frames_csv(staging / spec.name / f'{sequence.name}.csv', run)
+            write_frames_csv(staging / spec.title / f'{sequence.name}.csv', run)
         write_summary(staging / 'summary.json', evaluation)
         plot_curves(staging, evaluation)
     progress.message(f'wrote {args.out}')

@@ -7,6 +7,11 @@ summary.json has a fixed shape that scripts and the docs rely on:
                          "mean": {same keys; "frames" is the total}}},
      "device": str, "seed": int | null}
 
+With `--seeds` DeepTrack runs once per seed, each under its own name (`deeptrack-seed0`, ...),
+and two keys are added: "seeds" (the list) and "over_seeds": {"deeptrack": {"runs": [names],
+"mean", "min", "max": {metric: value}}}, the mean, lowest and highest of the runs' means,
+which is how one number and its spread over seeds are reported.
+
 "mean" is the plain mean over sequences of each number (fps included), so every sequence
 weighs the same, as in the OTB plots. The per-frame CSV has the columns
 frame, x, y, w, h, score, quality, updated: frame is the 0-based index within the sequence,
@@ -54,7 +59,10 @@ class Evaluation:
 
     device: str = 'cpu'
     seed: int | None = None
+    seeds: list[int] | None = None
     trackers: dict[str, dict[str, SequenceEntry]] = field(default_factory=dict)
+    seed_runs: dict[str, list[str]] = field(default_factory=dict)
+    """A tracker run once per seed: its name -> the names its runs are stored under."""
 
     def add(self, tracker: str, sequence: str, score: SequenceScore, run: RunResult) -> None:
         self.trackers.setdefault(tracker, {})[sequence] = SequenceEntry(
@@ -68,17 +76,35 @@ class Evaluation:
         mean['frames'] = int(sum(e['frames'] for e in entries))
         return mean
 
+    def over_seeds(self, tracker: str) -> dict[str, Any]:
+        """Mean, lowest and highest over a tracker's seed runs of each run's mean (runs not
+        evaluated yet are left out; frames is each run's total, equal for all)."""
+        means = [self.mean(run) for run in self.seed_runs[tracker] if run in self.trackers]
+        out: dict[str, Any] = {'runs': [run for run in self.seed_runs[tracker]
+                                        if run in self.trackers]}
+        for name, reduce in (('mean', np.mean), ('min', np.min), ('max', np.max)):
+            values: dict[str, Any] = {k: float(reduce([m[k] for m in means])) if means else 0.0
+                                      for k in METRIC_KEYS}
+            values['frames'] = means[0]['frames'] if means else 0
+            out[name] = values
+        return out
+
     def curves(self, tracker: str) -> tuple[np.ndarray, np.ndarray]:
         """Mean precision and success curves of a tracker over its sequences."""
         return mean_curves([e.score for e in self.trackers[tracker].values()])
 
     def summary(self) -> dict[str, Any]:
-        return {'trackers': {name: {'sequences': {seq: entry.as_dict()
-                                                  for seq, entry in entries.items()},
-                                    'mean': self.mean(name)}
-                             for name, entries in self.trackers.items()},
-                'device': self.device,
-                'seed': self.seed}
+        out: dict[str, Any] = {
+            'trackers': {name: {'sequences': {seq: entry.as_dict()
+                                              for seq, entry in entries.items()},
+                                'mean': self.mean(name)}
+                         for name, entries in self.trackers.items()},
+            'device': self.device,
+            'seed': self.seed}
+        if self.seeds:
+            out['seeds'] = list(self.seeds)
+            out['over_seeds'] = {name: self.over_seeds(name) for name in self.seed_runs}
+        return out
 
 
 def write_summary(path: Path, evaluation: Evaluation) -> None:
@@ -105,12 +131,18 @@ def _num(value: float | None) -> str:
 
 
 def format_table(evaluation: Evaluation) -> str:
-    """The final console table: mean numbers per tracker."""
-    header = f'{"tracker":<12}{"P@20":>8}{"AUC":>8}{"SR@0.5":>8}{"SR@0.6":>8}{"fps":>9}'
+    """The final console table: mean numbers per tracker, then for a tracker run with several
+    seeds the mean, lowest and highest of its runs (`deeptrack mean`, `... min`, `... max`)."""
+    rows = [(name, evaluation.mean(name)) for name in evaluation.trackers]
+    for tracker in evaluation.seed_runs:
+        spread = evaluation.over_seeds(tracker)
+        rows.extend((f'{tracker} {key}', spread[key]) for key in ('mean', 'min', 'max'))
+    width = max([12] + [len(name) + 2 for name, _ in rows])
+    header = (f'{"tracker":<{width}}{"P@20":>8}{"AUC":>8}{"SR@0.5":>8}{"SR@0.6":>8}'
+              f'{"fps":>9}')
     lines = [header, '-' * len(header)]
-    for name in evaluation.trackers:
-        m = evaluation.mean(name)
-        lines.append(f'{name:<12}{m["precision20"]:>8.3f}{m["success_auc"]:>8.3f}'
+    for name, m in rows:
+        lines.append(f'{name:<{width}}{m["precision20"]:>8.3f}{m["success_auc"]:>8.3f}'
                      f'{m["success50"]:>8.3f}{m["success60"]:>8.3f}{m["fps"]:>9.1f}')
     return '\n'.join(lines)
 

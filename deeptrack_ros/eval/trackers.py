@@ -238,12 +238,19 @@ TRACKER_NAMES = ('deeptrack', *PEERS, 'identity')
 
 @dataclass(frozen=True)
 class TrackerSpec:
-    """How to build a fresh tracker per sequence: name plus DeepTrack's settings."""
+    """How to build a fresh tracker per sequence: name plus DeepTrack's settings, and the
+    label its results go under (the name unless one tracker runs with several seeds)."""
 
     name: str
     config: Any = None
     device: str = 'auto'
     seed: int | None = None
+    label: str | None = None
+
+    @property
+    def title(self) -> str:
+        """The name results, CSV folders and plot legends use for this tracker."""
+        return self.label or self.name
 
     def build(self) -> Tracker:
         """A new tracker instance (each sequence starts from scratch)."""
