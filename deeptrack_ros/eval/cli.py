@@ -209,15 +209,11 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def seed_label(seed: int) -> str:
-    """What one seed's DeepTrack run is called in results (`deeptrack-seed0`)."""
-    return f'deeptrack-seed{seed}'
-
-
 def _specs(names: list[str], args: argparse.Namespace,
            seeds: list[int] | None = None) -> list[Any]:
     """One TrackerSpec per name (DeepTrack's config built and validated up front); with
     `seeds`, DeepTrack gets one spec per seed and the peers the first seed."""
+    from deeptrack_ros.eval.report import seed_label
     from deeptrack_ros.eval.trackers import TrackerSpec, deeptrack_config
 
     overrides = parse_overrides(args.overrides)
@@ -268,8 +264,6 @@ def run_otb(args: argparse.Namespace) -> int:
     specs = _specs(names, args, seeds)
     progress = Progress(enabled=not args.quiet)
     evaluation = Evaluation(device='cpu', seed=args.seed, seeds=seeds)
-    if seeds:
-        evaluation.seed_runs['deeptrack'] = [seed_label(seed) for seed in seeds]
     total = len(specs) * len(sequences)
     with staged_dir(args.out) as staging:
         for number, (spec, sequence) in enumerate(

@@ -53,6 +53,11 @@ class SequenceEntry:
                 'frames': int(self.frames)}
 
 
+def seed_label(seed: int) -> str:
+    """What one seed's DeepTrack run is called in results (`deeptrack-seed0`)."""
+    return f'deeptrack-seed{seed}'
+
+
 @dataclass
 class Evaluation:
     """All results of one run, per tracker in the order requested, per sequence in run order."""
@@ -60,9 +65,13 @@ class Evaluation:
     device: str = 'cpu'
     seed: int | None = None
     seeds: list[int] | None = None
+    """With `--seeds`: DeepTrack ran once per seed, under `seed_label(seed)`."""
     trackers: dict[str, dict[str, SequenceEntry]] = field(default_factory=dict)
-    seed_runs: dict[str, list[str]] = field(default_factory=dict)
-    """A tracker run once per seed: its name -> the names its runs are stored under."""
+
+    @property
+    def seed_runs(self) -> dict[str, list[str]]:
+        """A tracker run once per seed: its name -> the names its runs are stored under."""
+        return {'deeptrack': [seed_label(seed) for seed in self.seeds]} if self.seeds else {}
 
     def add(self, tracker: str, sequence: str, score: SequenceScore, run: RunResult) -> None:
         self.trackers.setdefault(tracker, {})[sequence] = SequenceEntry(
@@ -79,9 +88,9 @@ class Evaluation:
     def over_seeds(self, tracker: str) -> dict[str, Any]:
         """Mean, lowest and highest over a tracker's seed runs of each run's mean (runs not
         evaluated yet are left out; frames is each run's total, equal for all)."""
-        means = [self.mean(run) for run in self.seed_runs[tracker] if run in self.trackers]
-        out: dict[str, Any] = {'runs': [run for run in self.seed_runs[tracker]
-                                        if run in self.trackers]}
+        runs = [run for run in self.seed_runs[tracker] if run in self.trackers]
+        means = [self.mean(run) for run in runs]
+        out: dict[str, Any] = {'runs': runs}
         for name, reduce in (('mean', np.mean), ('min', np.min), ('max', np.max)):
             values: dict[str, Any] = {k: float(reduce([m[k] for m in means])) if means else 0.0
                                       for k in METRIC_KEYS}
