@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from deeptrack_ros.core.config import TrackerConfig
 from deeptrack_ros.core.cues import (Region, central_differences, crop_patches, extract_region,
-                                     luminance)
+                                     luminance, sample_windows)
 from deeptrack_ros.core.peaks import subcell_peak
 from deeptrack_ros.core.result import Box
 
@@ -146,12 +146,7 @@ def crop_turned(maps: torch.Tensor, region: Region, centres: torch.Tensor,
     ys = centres[:, 1].view(-1, 1, 1) + sin * du + cos * dv
     gx = (xs - region.x0) * region.scale_x * (2.0 / region.width) - 1.0
     gy = (ys - region.y0) * region.scale_y * (2.0 / region.height) - 1.0
-    count = centres.shape[0]
-    grid = torch.stack([gx, gy], dim=-1).reshape(1, count * out_h, out_w, 2)
-    sampled = F.grid_sample(maps.unsqueeze(0), grid, mode='bilinear', padding_mode='border',
-                            align_corners=False)
-    cells = sampled.view(maps.shape[0], count, out_h, out_w).permute(1, 0, 2, 3)
-    return turn_orientations(cells, angles)
+    return turn_orientations(sample_windows(maps, torch.stack([gx, gy], dim=-1)), angles)
 
 
 def _reach_mask(shape: tuple[int, int], fraction: float, device: torch.device) -> torch.Tensor:

@@ -210,8 +210,17 @@ def crop_patches(cues: torch.Tensor, region: Region, boxes: torch.Tensor,
     grid = torch.stack(
         [gx.unsqueeze(1).expand(count, out_h, out_w),
          gy.unsqueeze(2).expand(count, out_h, out_w)], dim=-1)
-    grid = grid.reshape(1, count * out_h, out_w, 2)
-    sampled = F.grid_sample(cues.unsqueeze(0), grid, mode='bilinear', padding_mode='border',
-                            align_corners=False)
-    channels = cues.shape[0]
-    return sampled.view(channels, count, out_h, out_w).permute(1, 0, 2, 3).contiguous()
+    return sample_windows(cues, grid).contiguous()
+
+
+def sample_windows(maps: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """Bilinear samples (N, C, h, w) of (C, H, W) maps at a (N, h, w, 2) grid of normalised
+    (x, y) positions (grid_sample's convention, align_corners False), replicating the border.
+
+    Every window is sampled in one grid_sample call: the N grids are stacked as one tall
+    image, since a batch of N would need N copies of the maps.
+    """
+    count, out_h, out_w = grid.shape[:3]
+    sampled = F.grid_sample(maps.unsqueeze(0), grid.reshape(1, count * out_h, out_w, 2),
+                            mode='bilinear', padding_mode='border', align_corners=False)
+    return sampled.view(maps.shape[0], count, out_h, out_w).permute(1, 0, 2, 3)
