@@ -457,17 +457,19 @@ def test_filters_that_barely_recognise_the_target_keep_a_sure_network_from_learn
     # while the network stays as sure as before. With correlation_learn_peak 0.5 neither
     # model learns those frames; with 0 (no check) they are learned as before. The box still
     # follows the target either way: refusing to learn is not losing. With a longer memory
-    # than the learned frames there is no usual peak yet, and the frames are learned.
+    # than the learned frames there is no usual peak yet, and the frames are learned, unless
+    # correlation_learn_after asks for the check after as many learned frames as there are.
     def weaken_filters(tracker):
         tracker.refiner._translation.numerator.mul_(0.3)
 
-    def run_covered(ratio, memory=3):
+    def run_covered(ratio, memory=3, after=0):
         # The refusal waits for a whole reliability_memory of learned peaks: three here.
         # Reliability against a three-frame reference does not gate learning here: it is
         # not what is tested, and whether it dips below 0.5 on a frame depends on float
         # rounding (the thread count).
         config = FAST.replace(camera_motion_side=0, correlation_learn_peak=ratio,
-                              reliability_memory=memory, update_min_reliability=0.0)
+                              reliability_memory=memory, update_min_reliability=0.0,
+                              correlation_learn_after=after)
         return _learned_after_a_change(config, weaken_filters)
 
     refused, added = run_covered(0.5)
@@ -476,6 +478,8 @@ def test_filters_that_barely_recognise_the_target_keep_a_sure_network_from_learn
     assert all(r.learned for r in learned) and added == 2 * len(learned)
     early, added = run_covered(0.5, memory=30)
     assert all(r.learned for r in early) and added == 2 * len(early)
+    checked_early, added = run_covered(0.5, memory=30, after=3)
+    assert not any(r.learned for r in checked_early) and added == 0
 
 
 def test_teaching_needs_both_models_to_agree_on_the_place():

@@ -447,11 +447,13 @@ def test_background_selection_fills_the_negative_pool_with_negatives_only(scorin
     around a 40 x 30 target with a 20-px search; most around a target of 100 px, which the
     same search hardly leaves). `background` stores only samples with IoU <= iou_negative, still
     negatives_per_frame of them per learned frame (the shortfall drawn around the
-    estimate), on both scoring paths."""
+    estimate), on both scoring paths. Every frame must be learned for the pool to be
+    counted, so neither the confidence nor the filters' peak may refuse one here (on the
+    dense path the filters peak at 0.42 of frame 2's peak on frame 3 with `background`)."""
     images, boxes = synthetic_sequence(frames=3)
     base = FAST.replace(scoring=scoring, first_frame_iterations=5, num_particles=300,
                         negatives_per_frame=60, camera_motion_side=0, lost_score=0.0,
-                        update_min_reliability=0.0)
+                        update_min_reliability=0.0, correlation_learn_peak=0.0)
 
     def pool_after(selection):
         tracker = DeepTracker(base.replace(negative_selection=selection), device='cpu', seed=0)

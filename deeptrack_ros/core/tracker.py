@@ -616,10 +616,13 @@ class DeepTracker:
 
     def _learning_refused(self, peak: float) -> bool:
         """Whether the filters' `peak` is too low for the frame to be learned: below
-        correlation_learn_peak of their usual peak, once that usual peak spans a whole
-        reliability_memory of learned frames (the first frames after frame 1, whose filters
-        were just solved on the target, peak higher than any later frame will)."""
-        return (len(self._learned_peaks) >= self.config.reliability_memory
+        correlation_learn_peak of their usual peak, once that usual peak spans
+        correlation_learn_after learned frames (0: a whole reliability_memory, since the first
+        frames after frame 1, whose filters were just solved on the target, peak higher than
+        any later frame will; the history holds no more than reliability_memory)."""
+        after = self.config.correlation_learn_after or self.config.reliability_memory
+        after = min(after, self.config.reliability_memory)
+        return (len(self._learned_peaks) >= after
                 and self._peak_below(peak, self.config.correlation_learn_peak))
 
     def _filters_follow(self, peak: float) -> bool:
