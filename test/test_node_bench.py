@@ -30,12 +30,15 @@ def test_a_short_run_at_30_hz_accounts_for_every_frame():
     fields = {name for name, _, _ in config_fields()}
     never_lost = {name: 0.0 for name in ('lost_score', 'lost_reliability') if name in fields}
     config = preset('best').replace(**LIGHT_TRACKER, **never_lost)
-    result = run_node_benchmark(config, rate_hz=30.0, seconds=3.0, image_size=(160, 120),
+    # Five seconds, four of them measured after the warm-up: a run of three (two measured)
+    # once left no detection to measure the lag on, on a host so contended that the node
+    # processed 15 frames in three seconds at 90 ms each (64 at 52 ms on a quiet one).
+    result = run_node_benchmark(config, rate_hz=30.0, seconds=5.0, image_size=(160, 120),
                                 seed=0, device='cpu')
     text = '\n'.join(result.lines())
 
     assert result.rate_hz == 30.0
-    assert result.seconds >= 3.0, text
+    assert result.seconds >= 5.0, text
     assert result.published > 0, text
     assert 0 < result.received <= result.published, text
     # The last status is the last frame's, published once the worker settled it; a frame
