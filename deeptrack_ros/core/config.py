@@ -247,11 +247,11 @@ class TrackerConfig:
         'frame it is sure of, learns the occluder and follows it off the target. Checked '
         'once correlation_learn_after frames have been learned.', 0.0, 1.0)
     correlation_learn_after: int = _f(
-        0, 'Learned frames after frame 1 before correlation_learn_peak is checked (0 = '
-        'reliability_memory). The filters\' first peaks, just after they were solved on the '
-        'target, are their highest, so an early check refuses more; but the network, trained '
-        'on one frame, is also most easily taught a wrong box then, and a wrong box learned '
-        'early is followed for good.', 0, 1000)
+        0, 'Learned frames after frame 1 before correlation_learn_peak is checked (0, or more '
+        'than reliability_memory: reliability_memory). The filters\' first peaks, just after '
+        'they were solved on the target, are their highest, so an early check refuses more; '
+        'but the network, trained on one frame, is also most easily taught a wrong box then, '
+        'and a wrong box learned early is followed for good.', 0, 1000)
     correlation_scales: int = _f(33, 'Box sizes the scale filter compares.', 3, 101)
     correlation_scale_step: float = _f(1.02, 'Ratio of neighbouring box sizes of the scale '
                                        'filter.', 1.001, 1.5)
@@ -627,7 +627,7 @@ _BEST_CHANGES: dict[str, Any] = {
     # 0.04). On one machine (Intel), seeds 0-5, forward / reversed, against the session-16
     # best: P@20 0.849 / 0.839 -> 0.852 / 0.867, AUC 0.660 / 0.647 -> 0.664 / 0.662, nine
     # runs of twelve better. Either alone measured less: follow 0.35 0.860 / 0.841, the early
-    # check alone below the session-16 best forward (docs/accuracy.md, session 17).
+    # check alone 0.836 / 0.836 (docs/accuracy.md, session 17).
     'correlation_learn_after': 1,
     # A target is not lost before the network has recognised it once after frame 1: a network
     # trained on one frame can score the next ones below lost_score, and a tracker that calls
