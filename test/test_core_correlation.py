@@ -463,7 +463,8 @@ def test_filters_that_barely_recognise_the_target_keep_a_sure_network_from_learn
         tracker.refiner._translation.numerator.mul_(0.3)
 
     def run_covered(ratio, memory=3, after=0):
-        # The refusal waits for a whole reliability_memory of learned peaks: three here.
+        # The refusal waits for a whole reliability_memory of learned peaks (three here),
+        # or for `after` of them where that is given.
         # Reliability against a three-frame reference does not gate learning here: it is
         # not what is tested, and whether it dips below 0.5 on a frame depends on float
         # rounding (the thread count).

@@ -620,8 +620,8 @@ class DeepTracker:
         correlation_learn_after learned frames (0: a whole reliability_memory, since the first
         frames after frame 1, whose filters were just solved on the target, peak higher than
         any later frame will; the history holds no more than reliability_memory)."""
-        after = self.config.correlation_learn_after or self.config.reliability_memory
-        after = min(after, self.config.reliability_memory)
+        memory = self.config.reliability_memory
+        after = min(self.config.correlation_learn_after or memory, memory)
         return (len(self._learned_peaks) >= after
                 and self._peak_below(peak, self.config.correlation_learn_peak))
 
