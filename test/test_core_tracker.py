@@ -556,3 +556,18 @@ def test_a_recognised_target_is_lost_again_when_its_confidence_collapses():
         tracker.net.fusion.weight.zero_()
         tracker.net.fusion.bias.zero_()
     assert all(tracker.track(image).lost for image in images[3:])
+
+
+def test_dense_maps_are_padded_to_a_few_sizes():
+    """Regions of every size map onto multiples of the bucket, so the CPU's convolution
+    set-up is reused across frames; maps already of such a size are passed as they are."""
+    from deeptrack_ros.core.network import _DENSE_BUCKET, _padded_to_bucket
+
+    maps = torch.rand(3, 45, 40)
+    padded = _padded_to_bucket(maps)
+    assert padded.shape[1] % _DENSE_BUCKET == 0 and padded.shape[2] % _DENSE_BUCKET == 0
+    assert padded.shape[1] - 45 < _DENSE_BUCKET and padded.shape[2] - 40 < _DENSE_BUCKET
+    assert torch.equal(padded[:, :45, :40], maps)
+    assert float(padded[:, 45:].abs().sum()) == 0.0
+    exact = torch.rand(3, 2 * _DENSE_BUCKET, _DENSE_BUCKET)
+    assert _padded_to_bucket(exact) is exact
