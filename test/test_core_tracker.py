@@ -569,5 +569,6 @@ def test_dense_maps_are_padded_to_a_few_sizes():
     assert padded.shape[1] - 45 < _DENSE_BUCKET and padded.shape[2] - 40 < _DENSE_BUCKET
     assert torch.equal(padded[:, :45, :40], maps)
     assert float(padded[:, 45:].abs().sum()) == 0.0
+    assert float(padded[:, :, 40:].abs().sum()) == 0.0
     exact = torch.rand(3, 2 * _DENSE_BUCKET, _DENSE_BUCKET)
     assert _padded_to_bucket(exact) is exact
