@@ -199,8 +199,9 @@ class DeepTrackNet(nn.Module):
         from a scored frame without another pass (`window_first_maps`).
 
         The maps are zero-padded at the bottom and right to a multiple of _DENSE_BUCKET
-        first (`_padded_to_bucket`); the outputs and phases of the windows inside the
-        unpadded maps are what they would be without it.
+        first (`_padded_to_bucket`), so H and W in the phases' shape are the padded sizes;
+        the fused output is cut back to the unpadded windows, and the outputs and phases of
+        those windows are what they would be without the padding.
         """
         if stride not in (1, 2):
             raise ValueError(f'dense stride must be 1 or 2, got {stride}')
