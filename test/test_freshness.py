@@ -100,3 +100,40 @@ def test_take_fresh_keeps_the_frame_when_none_comes_or_the_worker_is_woken():
     # Without a policy nothing waits.
     assert take_fresh(buffer, old, None, lambda i: i.received_at) is old
     assert buffer.counters().pending == 1
+
+
+def test_a_cost_just_under_the_budget_waits_only_while_the_hand_over_is_unknown():
+    # 30 ms to a detection, 33.3 ms of budget: only a frame younger than 3.3 ms makes it.
+    policy, clock = trained(0.030)
+    assert policy.handover_delay() == 0.0
+    assert policy.wait_for_newer(clock.now - 0.005) is not None
+    # Frames waited for reach the worker 5 ms after their arrival: none would make it, so
+    # waiting only loses frames.
+    for _ in range(3):
+        policy.frame_handed_over(0.005)
+    assert policy.handover_delay() == pytest.approx(0.005)
+    assert policy.wait_for_newer(clock.now - 0.005) is None
+    # A frame of 15 ms at 20 ms a detection still waits: a fresh one would make it.
+    cheap, clock = trained(0.020)
+    cheap.frame_handed_over(0.005)
+    assert cheap.wait_for_newer(clock.now - 0.015) is not None
+
+
+def test_take_fresh_waits_once_and_tracks_the_frame_it_waited_for_whatever_its_age():
+    # The policy would find the new frame too old as well (it arrived 5 ms before the worker
+    # looks at it, with 30 ms a detection): it is tracked all the same, and the 5 ms are
+    # learned as the hand-over delay.
+    policy, _ = trained(0.030, clock=time.monotonic)
+    buffer: FrameBuffer[Item] = FrameBuffer()
+    buffer.put(Item('old', time.monotonic() - 0.015))
+    old = buffer.get()
+    threading.Timer(0.002, lambda: buffer.put(Item('new', time.monotonic() - 0.005))).start()
+    threading.Timer(0.030, lambda: buffer.put(Item('newest', time.monotonic()))).start()
+    taken = take_fresh(buffer, old, policy, lambda item: item.received_at)
+    assert taken.name == 'new'
+    assert policy.waits == 1
+    assert policy.handover_delay() >= 0.005
+    time.sleep(0.05)
+    counters = buffer.counters()
+    # Pending: the frame in flight, and the newest one waiting in the buffer for the next.
+    assert (counters.received, counters.dropped, counters.pending) == (3, 1, 2)

@@ -33,7 +33,8 @@ period and stamps. Processing times are wall-clock durations, as they measure th
 Lag. With `max_lag_periods` > 0 (2 by default) the worker skips a frame that is already too
 old for its detection to come out within that many camera periods of its image, and takes the
 next one instead, when that one would make it (freshness.py); the skipped frame counts as
-dropped. The camera period and the time to a detection are learned from the stream.
+dropped, and the next one is tracked whatever its age (one wait per frame at most). The
+camera period, the time to a detection and the hand-over delay are learned from the stream.
 
 The constructor only wires things up; heavy work happens in the worker thread (worker.py),
 which `destroy_node()` stops.
