@@ -21,8 +21,8 @@ it waited for, and waits only where a frame taken after that delay would make th
 And it waits once per frame at most: the frame that came during a wait is tracked whatever
 its age. Without both, a detection cost just under the budget made every fresh frame look
 too old by the hand-over delay, and the worker dropped frame after frame waiting for one that
-never came (in about one run of six of the node benchmark at 60 Hz on a 2-core AMD EPYC,
-8 to 24 frames were tracked in the 10 to 14 s of camera, against 190 to 530 in the others).
+never came (in 3 of 12 runs of the node benchmark at 60 Hz on a 2-core AMD EPYC, 8 to 24
+frames were tracked in the 10 to 14 s of camera, against 190 to 530 in the others).
 """
 
 from __future__ import annotations
