@@ -141,7 +141,8 @@ class TrackerConfig:
         'is measured by phase correlation of both frames reduced to this longer side (px), '
         'and camera_motion_share of the search goes where it carried the target; 0 = off '
         '(the paper). A turning or shaking camera moves the target in the image by as much '
-        'as the scene, and the search must follow it.', 0, 1024)
+        'as the scene, and the search must follow it. A shift under one reduced pixel (the '
+        'longer side over this) reads as zero.', 0, 1024)
     camera_motion_min_peak: float = _f(
         0.1, 'Below this phase-correlation peak the image shift is not trusted and taken as '
         'zero (two unrelated 80 x 60 frames peak at 0.06 to 0.09).', 0.0, 1.0)
