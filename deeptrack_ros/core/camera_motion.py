@@ -22,8 +22,8 @@ Known limit: a shift under one reduced pixel (the frame's longer side over `side
 640-px frame at side 80) always reads as zero, since the peak itself then lies within one
 reduced pixel of no shift. OTB MotorRolling's camera pans about 5 px a frame and is measured
 on 5 of 163 frames at side 80, 113 at side 320 (docs/accuracy.md, session 20). While the
-target is tracked the search's deviation covers such a pan; a lost target is not carried
-along it.
+target is tracked the search (a deviation of min(20 px, half its height) in `best`) mostly
+covers such a pan; a lost target is not carried along it.
 """
 
 from __future__ import annotations
