@@ -197,6 +197,12 @@ class TrackerConfig:
         'the filters recognise the target there (false = the whole window\'s maximum; a box '
         'whose maximum lies beyond reach stays unmoved, yet reports that far peak, which '
         'then vouches for it).')
+    correlation_refine_passes: int = _f(
+        1, 'Times the translation filter is evaluated per frame, each time centred where the '
+        'last pass moved the box, until a pass moves it less than half a cell: the cosine '
+        'window that tapers the filter\'s window pulls a peak found off its centre towards '
+        'that centre, so one pass centred on the network\'s box stops short of the target '
+        '(1 = one pass).', 1, 10)
     correlation_jump_every_hypothesis: bool = _f(
         False, 'When the network jumps farther than the filters may move a box, they look back '
         'at every place the target may have been carried to (where it was, and where the '

@@ -278,8 +278,8 @@ class CorrelationRefiner:
         cx, cy = x + w / 2.0, y + h / 2.0
         base_w, base_h = float(size[0]), float(size[1])
         maps, region = self._region_maps(image, cx, cy, base_w, base_h)
-        cx, cy, shift, peak, accepted = self._translate(maps, region, cx, cy, base_w, base_h,
-                                                        image.shape[:2])
+        cx, cy, shift, peak, accepted = self._settle(maps, region, cx, cy, base_w, base_h,
+                                                     image.shape[:2])
         trusted = peak >= config.correlation_min_peak
         angle = self._turn(maps, region, cx, cy, base_w, base_h, trusted)
         factor = 1.0
@@ -312,8 +312,44 @@ class CorrelationRefiner:
         steps = max(-limit, min(limit, steps))
         return self.angle + math.radians(steps * self.config.correlation_rotation_step)
 
+    def _settle(self, maps: torch.Tensor, region: Region, cx: float, cy: float, w: float,
+                h: float, image_size: tuple[int, int]
+                ) -> tuple[float, float, tuple[float, float], float, bool]:
+        """The translation filter's move of the centre (cx, cy), as `_translate` returns it,
+        with the filter evaluated again where the box moved to, up to
+        correlation_refine_passes times, until a pass moves it less than half a cell.
+
+        Why: the cosine window that tapers the filter's window weights the features near its
+        centre most, so where the window is centred off the target (on the network's box,
+        which Eq. 6's plateau leaves up to a third of the object off) the peak is pulled
+        towards that centre and the box stops short of the target. A window centred on the
+        box the last pass found sees the target untapered. The total move stays within
+        correlation_max_shift of (cx, cy): with correlation_peak_in_reach every pass seeks its
+        peak only where the box stays within that reach, so the peak, the last pass's, is
+        how well the filters recognise the place the box went to. Whether the move was
+        accepted is the first pass's decision: later passes only settle it.
+        """
+        config = self.config
+        start_x, start_y = cx, cy
+        cx, cy, shift, peak, accepted = self._translate(maps, region, cx, cy, w, h, image_size)
+        pad = 1.0 + config.correlation_padding
+        half_cell_x, half_cell_y = 0.5 * w * pad / self.cells[1], 0.5 * h * pad / self.cells[0]
+        step = shift
+        for _ in range(config.correlation_refine_passes - 1):
+            if not accepted or (abs(step[0]) < half_cell_x and abs(step[1]) < half_cell_y):
+                break
+            moved = (cx - start_x, cy - start_y)
+            next_x, next_y, step, next_peak, next_accepted = self._translate(
+                maps, region, cx, cy, w, h, image_size, moved)
+            if not next_accepted:
+                break
+            cx, cy, peak = next_x, next_y, next_peak
+            shift = (cx - start_x, cy - start_y)
+        return cx, cy, shift, peak, accepted
+
     def _translate(self, maps: torch.Tensor, region: Region, cx: float, cy: float,
-                   w: float, h: float, image_size: tuple[int, int]
+                   w: float, h: float, image_size: tuple[int, int],
+                   moved: tuple[float, float] = (0.0, 0.0)
                    ) -> tuple[float, float, tuple[float, float], float, bool]:
         """The translation filter's move of the centre (cx, cy) of a w x h box: the new
         centre, the shift it measured (px), its peak and whether the move was accepted.
@@ -321,26 +357,42 @@ class CorrelationRefiner:
         With correlation_peak_in_reach the peak is sought only among the shifts the box may
         make, so the peak reported is the filters' recognition of the place the box goes to;
         otherwise it is the whole window's maximum, which a box beyond reach does not follow.
+        `moved` is how far earlier passes already moved the box this frame (px): the reach
+        counts from where the box was before them.
         """
         config = self.config
         pad = 1.0 + config.correlation_padding
-        allowed = self._reach if config.correlation_peak_in_reach else None
         reach_x, reach_y = config.correlation_max_shift * w, config.correlation_max_shift * h
+        allowed = None
+        if config.correlation_peak_in_reach:
+            allowed = self._reach if moved == (0.0, 0.0) else self._reach_after(w, h, moved)
         features = self._window_features(maps, region, cx, cy, w, h)
         (dy_cells, dx_cells), peak = subcell_peak(self._translation.respond(features), allowed)
         shift_x = dx_cells * w * pad / self.cells[1]
         shift_y = dy_cells * h * pad / self.cells[0]
         if allowed is not None:
             # The sub-cell fit may lean a fraction of a cell past the reach.
-            shift_x = max(-reach_x, min(reach_x, shift_x))
-            shift_y = max(-reach_y, min(reach_y, shift_y))
+            shift_x = max(-reach_x - moved[0], min(reach_x - moved[0], shift_x))
+            shift_y = max(-reach_y - moved[1], min(reach_y - moved[1], shift_y))
         accepted = (peak >= config.correlation_min_peak
-                    and abs(shift_x) <= reach_x and abs(shift_y) <= reach_y)
+                    and abs(moved[0] + shift_x) <= reach_x and abs(moved[1] + shift_y) <= reach_y)
         if accepted:
             height, width = image_size
             cx = min(max(cx + shift_x, 0.0), float(width))
             cy = min(max(cy + shift_y, 0.0), float(height))
         return cx, cy, (shift_x, shift_y), peak, accepted
+
+    def _reach_after(self, w: float, h: float, moved: tuple[float, float]) -> torch.Tensor:
+        """The displacements (circular cell indices, as `_reach_mask`) that keep a w x h box
+        already moved by `moved` (px) within correlation_max_shift of where it started."""
+        pad = 1.0 + self.config.correlation_padding
+        reach = self.config.correlation_max_shift
+        axes = []
+        for length, side, already in ((self.cells[0], h, moved[1]), (self.cells[1], w, moved[0])):
+            offsets = torch.arange(length, device=self.device, dtype=torch.float32)
+            offsets = torch.where(offsets > length // 2, offsets - length, offsets)
+            axes.append((offsets * (side * pad / length) + already).abs() <= reach * side)
+        return axes[0][:, None] & axes[1][None, :]
 
     def learn(self, image: np.ndarray, box: Box, rate: float | None = None) -> None:
         """Blend the appearance at `box` into both filters (rate: correlation_learning_rate).
