@@ -149,14 +149,16 @@ def crop_turned(maps: torch.Tensor, region: Region, centres: torch.Tensor,
     return turn_orientations(sample_windows(maps, torch.stack([gx, gy], dim=-1)), angles)
 
 
-def _reach_mask(shape: tuple[int, int], fraction: float, device: torch.device) -> torch.Tensor:
+def _reach_mask(shape: tuple[int, int], fraction: float, device: torch.device,
+                moved: tuple[float, float] = (0.0, 0.0)) -> torch.Tensor:
     """The displacements (circular indices, 0 = none) of a window of `shape` cells that stay
-    within `fraction` of the window's size on both axes."""
+    within `fraction` of the window's size on both axes, for a window already `moved` (cells
+    per axis, in `shape`'s order) from where the reach is counted."""
     axes = []
-    for length in shape:
+    for length, already in zip(shape, moved):
         offsets = torch.arange(length, device=device, dtype=torch.float32)
         offsets = torch.where(offsets > length // 2, offsets - length, offsets)
-        axes.append(offsets.abs() <= fraction * length)
+        axes.append((offsets + already).abs() <= fraction * length)
     return axes[0][:, None] & axes[1][None, :]
 
 
@@ -365,7 +367,9 @@ class CorrelationRefiner:
         reach_x, reach_y = config.correlation_max_shift * w, config.correlation_max_shift * h
         allowed = None
         if config.correlation_peak_in_reach:
-            allowed = self._reach if moved == (0.0, 0.0) else self._reach_after(w, h, moved)
+            allowed = self._reach if moved == (0.0, 0.0) else _reach_mask(
+                self.cells, config.correlation_max_shift / pad, self.device,
+                (moved[1] * self.cells[0] / (h * pad), moved[0] * self.cells[1] / (w * pad)))
         features = self._window_features(maps, region, cx, cy, w, h)
         (dy_cells, dx_cells), peak = subcell_peak(self._translation.respond(features), allowed)
         shift_x = dx_cells * w * pad / self.cells[1]
@@ -381,18 +385,6 @@ class CorrelationRefiner:
             cx = min(max(cx + shift_x, 0.0), float(width))
             cy = min(max(cy + shift_y, 0.0), float(height))
         return cx, cy, (shift_x, shift_y), peak, accepted
-
-    def _reach_after(self, w: float, h: float, moved: tuple[float, float]) -> torch.Tensor:
-        """The displacements (circular cell indices, as `_reach_mask`) that keep a w x h box
-        already moved by `moved` (px) within correlation_max_shift of where it started."""
-        pad = 1.0 + self.config.correlation_padding
-        reach = self.config.correlation_max_shift
-        axes = []
-        for length, side, already in ((self.cells[0], h, moved[1]), (self.cells[1], w, moved[0])):
-            offsets = torch.arange(length, device=self.device, dtype=torch.float32)
-            offsets = torch.where(offsets > length // 2, offsets - length, offsets)
-            axes.append((offsets * (side * pad / length) + already).abs() <= reach * side)
-        return axes[0][:, None] & axes[1][None, :]
 
     def learn(self, image: np.ndarray, box: Box, rate: float | None = None) -> None:
         """Blend the appearance at `box` into both filters (rate: correlation_learning_rate).
