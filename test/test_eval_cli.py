@@ -144,6 +144,9 @@ def test_successful_run_replaces_existing_output(root, tmp_path):
     (['otb', '{root}', '--seeds', '2,2', '--out', '{out}'], '--seeds: repeated seed'),
     (['otb', '{root}', '--trackers', 'csrt', '--seeds', '0,1', '--out', '{out}'],
      '--seeds applies to deeptrack'),
+    (['otb', '{root}', '--mode', 'best,magic', '--out', '{out}'], '--mode: unknown magic'),
+    (['otb', '{root}', '--mode', 'paper,best,paper', '--out', '{out}'],
+     '--mode: repeated preset'),
 ])
 def test_bad_input_is_one_line_and_exit_2(root, tmp_path, capsys, args, message):
     if any('--set' == a for a in args) and 'csrt' not in args:
@@ -180,6 +183,8 @@ def test_seeds_run_deeptrack_once_each_and_report_mean_and_range(root, tmp_path,
         assert spread['mean'][key] == pytest.approx(sum(values) / 2)
         assert spread['min'][key] == min(values) and spread['max'][key] == max(values)
     assert spread['mean']['frames'] == 14
+    markdown = (out / 'table.md').read_text()
+    assert '| deeptrack, mean of 2 seeds (lowest-highest) | ' in markdown
     # Each run is that seed's own: the two seeds track differently, and a run with --seed 1
     # alone gives the same boxes as the seed-1 run here.
     first, second = ((out / run / 'Alpha.csv').read_text() for run in spread['runs'])
@@ -190,6 +195,41 @@ def test_seeds_run_deeptrack_once_each_and_report_mean_and_range(root, tmp_path,
     for name in ('Alpha', 'Beta'):
         assert _boxes(single / 'deeptrack' / f'{name}.csv') == _boxes(
             out / 'deeptrack-seed1' / f'{name}.csv')
+
+
+def test_several_modes_and_the_peers_land_in_one_table(root, tmp_path, capsys):
+    pytest.importorskip('deeptrack_ros.core.tracker')
+    out = tmp_path / 'modes'
+    light = [*LIGHT, '--set', 'scale_levels=1']
+    assert main(['otb', str(root), '--sequences', 'Alpha', '--trackers', 'deeptrack,identity',
+                 '--mode', 'best,paper', '--seeds', '0,1', '--device', 'cpu', '--quiet',
+                 *light, '--out', str(out)]) == 0
+    table = capsys.readouterr().out.strip().splitlines()
+    runs = ['deeptrack-best-seed0', 'deeptrack-best-seed1', 'deeptrack-paper-seed0',
+            'deeptrack-paper-seed1']
+    assert [line.split()[0] for line in table[2:7]] == [*runs, 'identity']
+    assert [' '.join(line.split()[:2]) for line in table[7:]] == [
+        f'deeptrack-{mode} {key}' for mode in ('best', 'paper') for key in ('mean', 'min', 'max')]
+    summary = json.loads((out / 'summary.json').read_text())
+    assert list(summary['trackers']) == [*runs, 'identity']
+    assert {name: spread['runs'] for name, spread in summary['over_seeds'].items()} == {
+        'deeptrack-best': runs[:2], 'deeptrack-paper': runs[2:]}
+    markdown = (out / 'table.md').read_text().splitlines()
+    assert [row.split(' | ')[0] for row in markdown[2:5]] == [
+        '| deeptrack-best, mean of 2 seeds (lowest-highest)',
+        '| deeptrack-paper, mean of 2 seeds (lowest-highest)', '| identity']
+    paper = summary['over_seeds']['deeptrack-paper']['mean']['precision20']
+    assert f'| {paper:.3f} (' in markdown[3]
+    assert markdown[-1].startswith('| Alpha | ')
+    # Each preset reaches its runs: the paper run of seed 1 is what --mode paper alone gives.
+    single = tmp_path / 'paper'
+    assert main(['otb', str(root), '--sequences', 'Alpha', '--trackers', 'deeptrack',
+                 '--mode', 'paper', '--seed', '1', '--device', 'cpu', '--quiet', *light,
+                 '--out', str(single)]) == 0
+    assert _boxes(single / 'deeptrack' / 'Alpha.csv') == _boxes(
+        out / 'deeptrack-paper-seed1' / 'Alpha.csv')
+    assert _boxes(single / 'deeptrack' / 'Alpha.csv') != _boxes(
+        out / 'deeptrack-best-seed1' / 'Alpha.csv')
 
 
 def _boxes(path):

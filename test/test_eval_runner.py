@@ -155,3 +155,20 @@ def test_mil_does_not_depend_on_what_ran_before(sequence):
     run_sequence(OpenCVTracker('mil', seed=5), sequence)  # consumes the global states
     again = run_sequence(OpenCVTracker('mil'), sequence).boxes
     np.testing.assert_array_equal(first, again)
+
+
+def test_plots_draw_a_seeded_tracker_once_as_the_mean_of_its_runs(sequence):
+    evaluation = Evaluation(device='cpu', seeds=[0, 1],
+                            seed_runs={'deeptrack': ['deeptrack-seed0', 'deeptrack-seed1']})
+    for name, tracker in (('deeptrack-seed0', IdentityTracker()),
+                          ('deeptrack-seed1', OpenCVTracker('csrt')),
+                          ('kcf', OpenCVTracker('kcf'))):
+        run = run_sequence(tracker, sequence)
+        evaluation.add(name, sequence.name, score_sequence(run.boxes, sequence.groundtruth), run)
+    curves = evaluation.plotted_curves()
+    assert list(curves) == ['deeptrack (2 seeds)', 'kcf']
+    for which in (0, 1):
+        expected = (evaluation.curves('deeptrack-seed0')[which]
+                    + evaluation.curves('deeptrack-seed1')[which]) / 2
+        np.testing.assert_allclose(curves['deeptrack (2 seeds)'][which], expected)
+    np.testing.assert_array_equal(curves['kcf'][0], evaluation.curves('kcf')[0])

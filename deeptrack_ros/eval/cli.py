@@ -24,6 +24,8 @@ from deeptrack_ros.eval.errors import EvalError
 
 PROG = 'deeptrack-eval'
 DIRECTIONS = ('forward', 'reversed', 'both')
+MODES = ('paper', 'best')
+"""The core's presets, named here so the peers and the harness run without torch."""
 
 
 def main(argv: Seq[str] | None = None) -> int:
@@ -63,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help='play every sequence forward, reversed (from its last annotated '
                      'frame back to the first, named NAME-reversed: a second test on the '
                      'same annotation) or both (default: %(default)s)')
-    _tracker_options(otb)
+    _tracker_options(otb, several_modes=True)
     otb.add_argument('--seeds', metavar='A,B',
                      help='run DeepTrack once per seed (e.g. 0,1,2) and report each run, '
                      'their mean and their range; the peers run once (with the first seed). '
@@ -138,15 +140,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _tracker_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by the commands that run trackers."""
+def _tracker_options(parser: argparse.ArgumentParser, several_modes: bool = False) -> None:
+    """Options shared by the commands that run trackers; with `several_modes` `--mode`
+    takes a comma list, each preset run as its own tracker."""
     parser.add_argument('--device', default='auto', choices=('auto', 'cpu', 'cuda'),
                         help='DeepTrack device (default: %(default)s)')
     parser.add_argument('--seed', type=int, default=None,
                         help='DeepTrack random seed (default: none)')
-    parser.add_argument('--mode', default=None, choices=('paper', 'best'),
-                        help='DeepTrack configuration preset (default: the core\'s '
-                        'DEFAULT_MODE, best, as the node ships)')
+    default_help = '(default: the core\'s DEFAULT_MODE, best, as the node ships)'
+    if several_modes:
+        parser.add_argument('--mode', default=None, metavar='MODE[,MODE]',
+                            help=f'DeepTrack configuration preset, {" or ".join(MODES)}, or '
+                            'several, comma-separated, each run as its own tracker '
+                            f'(deeptrack-best, deeptrack-paper) in one table {default_help}')
+    else:
+        parser.add_argument('--mode', default=None, choices=MODES,
+                            help=f'DeepTrack configuration preset {default_help}')
     parser.add_argument('--set', dest='overrides', action='append', default=[],
                         metavar='KEY=VALUE',
                         help='override one TrackerConfig field (repeatable)')
@@ -196,6 +205,22 @@ def parse_value(text: str) -> Any:
     return text
 
 
+def parse_modes(text: str | None) -> list[str | None]:
+    """`--mode best,paper` to distinct preset names in the order given; no `--mode` is
+    [None], the core's default preset."""
+    if text is None:
+        return [None]
+    modes = [part.strip().lower() for part in text.split(',') if part.strip()]
+    if not modes:
+        raise EvalError('--mode: no preset named')
+    unknown = [mode for mode in modes if mode not in MODES]
+    if unknown:
+        raise EvalError(f'--mode: unknown {", ".join(unknown)} (choose from {", ".join(MODES)})')
+    if len(set(modes)) != len(modes):
+        raise EvalError(f'--mode: repeated preset in {text!r}')
+    return modes
+
+
 def parse_seeds(text: str) -> list[int]:
     """`--seeds 0,1,2` to distinct integers, in the order given."""
     try:
@@ -209,29 +234,42 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def _specs(names: list[str], args: argparse.Namespace,
-           seeds: list[int] | None = None) -> list[Any]:
-    """One TrackerSpec per name (DeepTrack's config built and validated up front); with
-    `seeds`, DeepTrack gets one spec per seed and the peers the first seed."""
+def _specs(names: list[str], args: argparse.Namespace, seeds: list[int] | None = None
+           ) -> tuple[list[Any], dict[str, list[str]]]:
+    """One TrackerSpec per name (DeepTrack's configs built and validated up front), and the
+    runs of every DeepTrack preset run with several seeds (its name -> its runs' names).
+
+    DeepTrack gets one spec per preset of `--mode` and, with `seeds`, per seed; the peers run
+    once (with the first seed). One preset keeps the plain name `deeptrack`; several are
+    named `deeptrack-MODE`, so both modes and the peers land in one table.
+    """
     from deeptrack_ros.eval.report import seed_label
     from deeptrack_ros.eval.trackers import TrackerSpec, deeptrack_config
 
     overrides = parse_overrides(args.overrides)
-    config = None
-    if 'deeptrack' in names:
-        config = deeptrack_config(args.mode, overrides)
-    elif overrides:
+    modes = parse_modes(args.mode)
+    if 'deeptrack' not in names and overrides:
         raise EvalError('--set applies to deeptrack, which is not among the trackers')
-    if not seeds:
-        return [TrackerSpec(n, config, args.device, args.seed) for n in names]
-    specs = []
+    configs = ({mode: deeptrack_config(mode, overrides) for mode in modes}
+               if 'deeptrack' in names else {})
+    first_seed = seeds[0] if seeds else args.seed
+    specs: list[Any] = []
+    seed_runs: dict[str, list[str]] = {}
     for name in names:
-        if name == 'deeptrack':
-            specs.extend(TrackerSpec(name, config, args.device, seed, seed_label(seed))
-                         for seed in seeds)
-        else:
-            specs.append(TrackerSpec(name, config, args.device, seeds[0]))
-    return specs
+        if name != 'deeptrack':
+            specs.append(TrackerSpec(name, None, args.device, first_seed))
+            continue
+        for mode, config in configs.items():
+            base = name if len(modes) == 1 else f'{name}-{mode}'
+            if not seeds:
+                specs.append(TrackerSpec(name, config, args.device, args.seed,
+                                         None if base == name else base))
+                continue
+            runs = [seed_label(seed, base) for seed in seeds]
+            specs.extend(TrackerSpec(name, config, args.device, seed, run)
+                         for seed, run in zip(seeds, runs))
+            seed_runs[base] = runs
+    return specs, seed_runs
 
 
 # --- commands -------------------------------------------------------------------------------
@@ -240,8 +278,8 @@ def run_otb(args: argparse.Namespace) -> int:
     """`otb`: every tracker on every sequence, then summary, CSVs, plots and the table."""
     from deeptrack_ros.eval.metrics import score_sequence
     from deeptrack_ros.eval.progress import Progress
-    from deeptrack_ros.eval.report import (Evaluation, format_table, plot_curves,
-                                           write_frames_csv, write_summary)
+    from deeptrack_ros.eval.report import (Evaluation, format_markdown, format_table,
+                                           plot_curves, write_frames_csv, write_summary)
     from deeptrack_ros.eval.runner import run_sequence
     from deeptrack_ros.eval.sequences import discover, reversed_sequence
     from deeptrack_ros.eval.staging import staged_dir
@@ -261,9 +299,9 @@ def run_otb(args: argparse.Namespace) -> int:
     forward = found if args.direction != 'reversed' else []
     backward = [reversed_sequence(q) for q in found] if args.direction != 'forward' else []
     sequences = forward + backward
-    specs = _specs(names, args, seeds)
+    specs, seed_runs = _specs(names, args, seeds)
     progress = Progress(enabled=not args.quiet)
-    evaluation = Evaluation(device='cpu', seed=args.seed, seeds=seeds)
+    evaluation = Evaluation(device='cpu', seed=args.seed, seeds=seeds, seed_runs=seed_runs)
     total = len(specs) * len(sequences)
     with staged_dir(args.out) as staging:
         for number, (spec, sequence) in enumerate(
@@ -277,6 +315,7 @@ def run_otb(args: argparse.Namespace) -> int:
                            score_sequence(run.boxes, sequence.groundtruth), run)
             write_frames_csv(staging / spec.title / f'{sequence.name}.csv', run)
         write_summary(staging / 'summary.json', evaluation)
+        (staging / 'table.md').write_text(format_markdown(evaluation), encoding='utf-8')
         plot_curves(staging, evaluation)
     progress.message(f'wrote {args.out}')
     print(format_table(evaluation))
@@ -348,7 +387,7 @@ def run_bag(args: argparse.Namespace) -> int:
         raise EvalError(f'{args.bag}: no such bag')
     if args.gt_file is not None and not args.gt_file.is_file():
         raise EvalError(f'{args.gt_file}: no such ground-truth file')
-    spec = _specs([args.tracker], args)[0]
+    spec = _specs([args.tracker], args)[0][0]
     progress = Progress(enabled=not args.quiet)
     with staged_dir(args.out) as staging:
         tracker = spec.build()

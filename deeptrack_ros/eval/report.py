@@ -10,7 +10,9 @@ summary.json has a fixed shape that scripts and the docs rely on:
 With `--seeds` DeepTrack runs once per seed, each under its own name (`deeptrack-seed0`, ...),
 and two keys are added: "seeds" (the list) and "over_seeds": {"deeptrack": {"runs": [names],
 "mean", "min", "max": {metric: value}}}, the mean, lowest and highest of the runs' means,
-which is how one number and its spread over seeds are reported.
+which is how one number and its spread over seeds are reported. With several presets
+(`--mode best,paper`) each is a tracker of its own, `deeptrack-best` and `deeptrack-paper`,
+with runs `deeptrack-best-seed0`, ..., and an "over_seeds" entry each.
 
 "mean" is the plain mean over sequences of each number (fps included), so every sequence
 weighs the same, as in the OTB plots. The per-frame CSV has the columns
@@ -53,9 +55,10 @@ class SequenceEntry:
                 'frames': int(self.frames)}
 
 
-def seed_label(seed: int) -> str:
-    """What one seed's DeepTrack run is called in results (`deeptrack-seed0`)."""
-    return f'deeptrack-seed{seed}'
+def seed_label(seed: int, tracker: str = 'deeptrack') -> str:
+    """What one seed's run of a tracker is called in results (`deeptrack-seed0`,
+    `deeptrack-paper-seed0`)."""
+    return f'{tracker}-seed{seed}'
 
 
 @dataclass
@@ -65,13 +68,10 @@ class Evaluation:
     device: str = 'cpu'
     seed: int | None = None
     seeds: list[int] | None = None
-    """With `--seeds`: DeepTrack ran once per seed, under `seed_label(seed)`."""
+    """With `--seeds`: DeepTrack ran once per seed, under `seed_label(seed, ...)`."""
+    seed_runs: dict[str, list[str]] = field(default_factory=dict)
+    """A tracker run once per seed (each DeepTrack preset): its name -> its runs' names."""
     trackers: dict[str, dict[str, SequenceEntry]] = field(default_factory=dict)
-
-    @property
-    def seed_runs(self) -> dict[str, list[str]]:
-        """A tracker run once per seed: its name -> the names its runs are stored under."""
-        return {'deeptrack': [seed_label(seed) for seed in self.seeds]} if self.seeds else {}
 
     def add(self, tracker: str, sequence: str, score: SequenceScore, run: RunResult) -> None:
         self.trackers.setdefault(tracker, {})[sequence] = SequenceEntry(
@@ -101,6 +101,22 @@ class Evaluation:
     def curves(self, tracker: str) -> tuple[np.ndarray, np.ndarray]:
         """Mean precision and success curves of a tracker over its sequences."""
         return mean_curves([e.score for e in self.trackers[tracker].values()])
+
+    def plotted_curves(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """The curves the plots draw, by legend name: one per tracker run once, and one per
+        tracker run with several seeds, over all its runs' sequences (the mean over seeds of
+        each run's curve), so a plot compares trackers rather than seeds."""
+        grouped = {run: tracker for tracker, runs in self.seed_runs.items() for run in runs}
+        out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for tracker, runs in self.seed_runs.items():
+            scores = [entry.score for run in runs if run in self.trackers
+                      for entry in self.trackers[run].values()]
+            if scores:
+                out[f'{tracker} ({len(runs)} seeds)'] = mean_curves(scores)
+        for name in self.trackers:
+            if name not in grouped:
+                out[name] = self.curves(name)
+        return out
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -156,6 +172,43 @@ def format_table(evaluation: Evaluation) -> str:
     return '\n'.join(lines)
 
 
+def format_markdown(evaluation: Evaluation) -> str:
+    """The results as Markdown for a document (`table.md`): one row per tracker, a tracker run
+    with several seeds as the mean of its runs with their lowest and highest, then P@20 / AUC
+    per sequence (a seeded tracker's as the mean over its seeds)."""
+    grouped = {run for runs in evaluation.seed_runs.values() for run in runs}
+    columns: list[tuple[str, list[str]]] = [
+        (tracker, [run for run in runs if run in evaluation.trackers])
+        for tracker, runs in evaluation.seed_runs.items()]
+    columns += [(name, [name]) for name in evaluation.trackers if name not in grouped]
+    columns = [(name, runs) for name, runs in columns if runs]
+    lines = ['| tracker | P@20 | AUC | SR@0.5 | SR@0.6 |', '|---|---|---|---|---|']
+    for name, runs in columns:
+        if name in evaluation.seed_runs:
+            spread = evaluation.over_seeds(name)
+            cells = [f'{spread["mean"][key]:.3f} ({spread["min"][key]:.3f}-'
+                     f'{spread["max"][key]:.3f})' for key in METRIC_KEYS[:4]]
+            name = f'{name}, mean of {len(runs)} seeds (lowest-highest)'
+        else:
+            mean = evaluation.mean(name)
+            cells = [f'{mean[key]:.3f}' for key in METRIC_KEYS[:4]]
+        lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
+    sequences = list(dict.fromkeys(seq for _, runs in columns for run in runs
+                                   for seq in evaluation.trackers[run]))
+    lines += ['', '| sequence (P@20 / AUC) | ' + ' | '.join(name for name, _ in columns) + ' |',
+              '|---|' + '---|' * len(columns)]
+    for sequence in sequences:
+        cells = []
+        for _, runs in columns:
+            entries = [evaluation.trackers[run][sequence].as_dict() for run in runs
+                       if sequence in evaluation.trackers[run]]
+            cells.append(f'{np.mean([e["precision20"] for e in entries]):.3f} / '
+                         f'{np.mean([e["success_auc"] for e in entries]):.3f}'
+                         if entries else '-')
+        lines.append(f'| {sequence} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
 def plot_curves(out_dir: Path, evaluation: Evaluation, title_suffix: str = 'OPE') -> None:
     """precision.png and success.png, one curve per tracker, legends ranked as in OTB papers.
 
@@ -165,7 +218,7 @@ def plot_curves(out_dir: Path, evaluation: Evaluation, title_suffix: str = 'OPE'
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    curves = {name: evaluation.curves(name) for name in evaluation.trackers}
+    curves = evaluation.plotted_curves()
     plots = (
         ('precision.png', f'Precision plots of {title_suffix}', 'Location error threshold (px)',
          'Precision', PRECISION_THRESHOLDS, 0, lambda c: float(c[int(20)])),
