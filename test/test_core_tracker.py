@@ -543,6 +543,20 @@ def test_a_target_is_not_lost_before_the_network_has_recognised_it_once():
     assert iou_xywh(recovering[-1].box, boxes[-1]) > 0.5
 
 
+def test_the_first_frame_trains_down_to_its_own_epsilon():
+    # The paper trains frame 1 until the mini-batch loss is below lazy_epsilon; with
+    # first_frame_epsilon the same training runs on, over the same batches, to that lower loss.
+    images, boxes = synthetic_sequence(frames=1)
+    config = FAST.replace(first_frame_iterations=200)
+    assert config.first_frame_epsilon < config.lazy_epsilon
+    as_written = DeepTracker(config.replace(first_frame_epsilon=0.0), device='cpu',
+                             seed=0).initialize(images[0], boxes[0])
+    tighter = DeepTracker(config, device='cpu', seed=0).initialize(images[0], boxes[0])
+    assert config.first_frame_epsilon <= as_written.loss < config.lazy_epsilon
+    assert tighter.loss < config.first_frame_epsilon
+    assert as_written.iterations < tighter.iterations < config.first_frame_iterations
+
+
 def test_a_recognised_target_is_lost_again_when_its_confidence_collapses():
     # The exception ends with the first frame the network recognises: after it, a frame the
     # network no longer scores (its fusion layer zeroed) is lost as always.

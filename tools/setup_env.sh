@@ -28,7 +28,7 @@ START=$(date +%s)
 TORCH_REQ='torch==2.13.0'
 # Everything but torch. torch's pin is what keeps pip off the CUDA builds; OpenCV's keeps the
 # peers' figures comparable across sessions (CSRT scored differently after 5.1.0 replaced the
-# earlier release, docs/accuracy.md), and the project's tests and measurements ran on it.
+# earlier release, docs/accuracy-history.md), and the project's tests and measurements ran on it.
 PIP_PACKAGES=(
   'setuptools>=70.1'
   numpy

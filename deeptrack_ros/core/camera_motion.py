@@ -6,7 +6,7 @@ the target was in the last image; a jolt of 50 px (OTB Couple, frames 88-90) thr
 out of a 20 px search, and a target that is lost while the camera pans is searched for where
 it was in the image, not in the world. On OTB Couple the last position moved by the scene's
 shift predicts the target's centre with a mean error of 4.8 px instead of 9.6 (the largest
-miss 15 px instead of 43), on Deer 12.5 instead of 19.9 (docs/accuracy.md).
+miss 15 px instead of 43), on Deer 12.5 instead of 19.9 (docs/accuracy-history.md).
 
 Phase correlation measures one translation for the whole frame from the normalised cross-power
 spectrum of two frames: its inverse transform peaks at the shift, to a fraction of a pixel,
@@ -21,7 +21,7 @@ otherwise carry the search 60 px along the road).
 Known limit: a shift under one reduced pixel (the frame's longer side over `side`: 8 px for a
 640-px frame at side 80) always reads as zero, since the peak itself then lies within one
 reduced pixel of no shift. OTB MotorRolling's camera pans about 5 px a frame and is measured
-on 5 of 163 frames at side 80, 113 at side 320 (docs/accuracy.md, session 20). While the
+on 5 of 163 frames at side 80, 113 at side 320 (docs/accuracy-history.md, session 20). While the
 target is tracked the search (a deviation of min(20 px, half its height) in `best`) mostly
 covers such a pan; a lost target is not carried along it.
 """

@@ -67,7 +67,8 @@ class OnlineLearner:
 
     def lazy_update(self, current_loss: float, positives: SamplePool, negatives: SamplePool,
                     frame: int, max_iterations: int, force: bool = False,
-                    lr_fusion: float | None = None) -> UpdateOutcome:
+                    lr_fusion: float | None = None,
+                    epsilon: float | None = None) -> UpdateOutcome:
         """Train only when the loss L1 exceeds trigger * epsilon, then until the training loss
         L is below epsilon (or the iteration bound is reached).
 
@@ -75,7 +76,7 @@ class OnlineLearner:
         already computed while scoring, so a frame that needs no update costs no extra
         network pass; or, with lazy_trigger batch, the first mini-batch's. `force` skips the
         trigger test (first frame, where the model starts untrained); `lr_fusion` overrides
-        r_hat.
+        r_hat and `epsilon` the loss to train down to (first_frame_epsilon).
         """
         config = self.config
         first: SampleSet | None = None
@@ -94,7 +95,7 @@ class OnlineLearner:
             loss = self.step(positives, negatives, frame, lr_fusion, first)
             first = None
             iterations += 1
-            if loss < config.lazy_epsilon:
+            if loss < (config.lazy_epsilon if epsilon is None else epsilon):
                 break
         return UpdateOutcome(iterations, current_loss, loss)
 

@@ -155,7 +155,8 @@ class DeepTracker:
                                       boxes[0], 1.0)
         outcome = self.learner.lazy_update(self.learner.frame_loss(current), self.positives,
                                            self.negatives, 0, config.first_frame_iterations,
-                                           force=True, lr_fusion=config.first_frame_lr_fusion)
+                                           force=True, lr_fusion=config.first_frame_lr_fusion,
+                                           epsilon=config.first_frame_epsilon or None)
         if not config.online_first_layer:
             # The first layer stays as frame 1 trained it: pools keep its output from now on.
             self.net.conv1.requires_grad_(False)
