@@ -684,7 +684,7 @@ _BEST_CHANGES: dict[str, Any] = {
     # only sample known to be the target, and at lazy_epsilon some seeds left it scoring a
     # confidence of 0.6 to 0.8 (OTB Deer seed 2 0.63, Coke seed 1 0.81), which later frames
     # inherit: Deer seed 2 was lost at frame 10 (P@20 0.14). On one Intel machine, seeds 0-5
-    # forward: P@20 0.851 -> 0.867, AUC 0.661 -> 0.671, the worst seed 0.781 -> 0.857 (Deer
+    # forward: P@20 0.851 -> 0.867, AUC 0.662 -> 0.670, the worst seed 0.781 -> 0.857 (Deer
     # seed 2 0.14 -> 0.94, Coke seeds 1 and 4 0.81 -> 0.93 and 0.92, Couple seed 3 0.69 ->
     # 0.94); reversed, seeds 0-2, level (0.901 / 0.682 -> 0.896 / 0.684; docs/accuracy.md).
     'first_frame_epsilon': 0.001,
