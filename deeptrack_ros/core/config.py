@@ -384,8 +384,9 @@ class TrackerConfig:
         0.0, 'Loss the first frame\'s training runs down to (0 = lazy_epsilon, as in the '
         'paper; still bounded by first_frame_iterations). The first box is the one sample '
         'known to be the target, and a mini-batch mean of 16 positives weighted by Theta <= '
-        '0.245 among 48 negatives falls below lazy_epsilon while the box itself still scores '
-        'a confidence of 0.3 to 0.6 on some seeds; the later frames inherit that doubt.',
+        '0.245 among 48 negatives falls below lazy_epsilon while the box itself may still '
+        'score a confidence well under 1 (0.63 on OTB Deer, seed 2); later frames inherit '
+        'that doubt.',
         0.0, 10.0)
     first_frame_iterations: int = _f(200, 'Bound on SGD iterations on the first frame.',
                                      1, 100000)
@@ -545,9 +546,8 @@ _BEST_CHANGES: dict[str, Any] = {
     # layer is learned on frame 1 and then kept, so the pools store its output and samples
     # come from the scored maps; windows two region pixels apart; one scale level plus a
     # three-crop scale search; one SGD step per lazy update. One step instead of two also
-    # drifts less:
-    # over the eleven OTB targets and seeds 0-3, P@20 +0.029 and AUC +0.037 (David gains on
-    # every seed); ten steps had measured P@20 -0.09 in session 3.
+    # drifts less: over the eleven OTB targets and seeds 0-3, P@20 +0.029 and AUC +0.037
+    # (David gains on every seed); ten steps had measured P@20 -0.09 in session 3.
     'online_first_layer': False,
     'dense_stride': 2,
     'scale_levels': 1,
