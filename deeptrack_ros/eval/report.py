@@ -102,20 +102,25 @@ class Evaluation:
         """Mean precision and success curves of a tracker over its sequences."""
         return mean_curves([e.score for e in self.trackers[tracker].values()])
 
+    def groups(self) -> list[tuple[str, list[str]]]:
+        """Each tracker with the runs evaluated under it: a tracker run with several seeds
+        (first) with its seed runs, every other tracker with itself. Plots and `table.md`
+        compare these, not single seeds."""
+        seeded = {run for runs in self.seed_runs.values() for run in runs}
+        out = [(tracker, [run for run in runs if run in self.trackers])
+               for tracker, runs in self.seed_runs.items()]
+        out += [(name, [name]) for name in self.trackers if name not in seeded]
+        return [(name, runs) for name, runs in out if runs]
+
     def plotted_curves(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """The curves the plots draw, by legend name: one per tracker run once, and one per
-        tracker run with several seeds, over all its runs' sequences (the mean over seeds of
-        each run's curve), so a plot compares trackers rather than seeds."""
-        grouped = {run: tracker for tracker, runs in self.seed_runs.items() for run in runs}
+        """The curves the plots draw, by legend name: one per tracker of `groups`, a seeded
+        one over all its runs' sequences (the mean over seeds of each run's curve)."""
         out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        for tracker, runs in self.seed_runs.items():
-            scores = [entry.score for run in runs if run in self.trackers
-                      for entry in self.trackers[run].values()]
-            if scores:
-                out[f'{tracker} ({len(runs)} seeds)'] = mean_curves(scores)
-        for name in self.trackers:
-            if name not in grouped:
-                out[name] = self.curves(name)
+        for name, runs in self.groups():
+            if name in self.seed_runs:
+                name = f'{name} ({len(runs)} seeds)'
+            out[name] = mean_curves([entry.score for run in runs
+                                     for entry in self.trackers[run].values()])
         return out
 
     def summary(self) -> dict[str, Any]:
@@ -176,12 +181,7 @@ def format_markdown(evaluation: Evaluation) -> str:
     """The results as Markdown for a document (`table.md`): one row per tracker, a tracker run
     with several seeds as the mean of its runs with their lowest and highest, then P@20 / AUC
     per sequence (a seeded tracker's as the mean over its seeds)."""
-    grouped = {run for runs in evaluation.seed_runs.values() for run in runs}
-    columns: list[tuple[str, list[str]]] = [
-        (tracker, [run for run in runs if run in evaluation.trackers])
-        for tracker, runs in evaluation.seed_runs.items()]
-    columns += [(name, [name]) for name in evaluation.trackers if name not in grouped]
-    columns = [(name, runs) for name, runs in columns if runs]
+    columns = evaluation.groups()
     lines = ['| tracker | P@20 | AUC | SR@0.5 | SR@0.6 |', '|---|---|---|---|---|']
     for name, runs in columns:
         if name in evaluation.seed_runs:
