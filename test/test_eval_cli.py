@@ -96,6 +96,21 @@ def test_reversed_direction_plays_each_sequence_from_its_last_box(root, tmp_path
     capsys.readouterr()
 
 
+def test_frame_step_tracks_every_nth_frame_in_both_directions(root, tmp_path, capsys):
+    out = tmp_path / 'o'
+    assert main(['otb', str(root), '--trackers', 'identity', '--direction', 'both',
+                 '--frame-step', '3', '--quiet', '--out', str(out)]) == 0
+    summary = json.loads((out / 'summary.json').read_text())
+    assert list(summary['trackers']['identity']['sequences']) == [
+        'Alpha-step3', 'Beta-step3', 'Alpha-reversed-step3', 'Beta-reversed-step3']
+    rows = (out / 'identity' / 'Alpha-step3.csv').read_text().splitlines()[1:]
+    assert [int(row.split(',')[0]) for row in rows] == [0, 1, 2]  # Alpha's frames 0, 3 and 6
+    assert main(['otb', str(root), '--trackers', 'identity', '--frame-step', '0',
+                 '--out', str(tmp_path / 'bad')]) == 2
+    assert '--frame-step must be 1 or more, not 0' in capsys.readouterr().err
+    assert not (tmp_path / 'bad').exists()
+
+
 def test_malformed_groundtruth_keeps_previous_results(root, tmp_path, capsys):
     out = tmp_path / 'results'
     assert main(['otb', str(root), '--trackers', 'identity', '--quiet', '--out', str(out)]) == 0

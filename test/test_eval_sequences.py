@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from deeptrack_ros.eval.errors import EvalError
-from deeptrack_ros.eval.sequences import (discover, load_folder, parse_groundtruth,
-                                          read_frame, reversed_sequence)
+from deeptrack_ros.eval.sequences import (discover, every_nth_frame, load_folder,
+                                          parse_groundtruth, read_frame, reversed_sequence)
 from deeptrack_ros.eval.synthetic import write_otb_sequence
 
 
@@ -101,6 +101,21 @@ def test_reversed_sequence_starts_from_the_last_annotated_frame(tmp_path):
     twice = reversed_sequence(back)  # a reversed run reversed again is the annotated prefix
     assert twice.frames == seq.frames[:5]
     np.testing.assert_array_equal(twice.groundtruth, seq.groundtruth[:5])
+
+
+def test_every_nth_frame_keeps_the_first_frame_and_its_ground_truth(tmp_path):
+    write_otb_sequence(tmp_path / 'S', count=7)
+    (seq,) = load_folder(tmp_path / 'S')
+    thin = every_nth_frame(seq, 3)
+    assert thin.name == 'S-step3' and len(thin) == 3
+    assert thin.frames == (seq.frames[0], seq.frames[3], seq.frames[6])
+    np.testing.assert_array_equal(thin.groundtruth, seq.groundtruth[[0, 3, 6]])
+    assert thin.init_box == seq.init_box
+    assert every_nth_frame(seq, 1) is seq
+    back = every_nth_frame(reversed_sequence(seq), 2)  # thinned after reversing: last box first
+    assert back.name == 'S-reversed-step2' and back.init_box == tuple(seq.groundtruth[6])
+    with pytest.raises(EvalError, match='1 or more, not 0'):
+        every_nth_frame(seq, 0)
 
 
 def test_discover(tmp_path):

@@ -65,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help='play every sequence forward, reversed (from its last annotated '
                      'frame back to the first, named NAME-reversed: a second test on the '
                      'same annotation) or both (default: %(default)s)')
+    otb.add_argument('--frame-step', type=int, default=1, metavar='N',
+                     help='track every N-th frame only, from the first (named NAME-stepN): '
+                     'the target moves N times as far between frames, as from a slower camera '
+                     'or a node that drops images it cannot keep up with (default: %(default)s)')
     _tracker_options(otb, several_modes=True)
     otb.add_argument('--seeds', metavar='A,B',
                      help='run DeepTrack once per seed (e.g. 0,1,2) and report each run, '
@@ -281,7 +285,7 @@ def run_otb(args: argparse.Namespace) -> int:
     from deeptrack_ros.eval.report import (Evaluation, format_markdown, format_table,
                                            plot_curves, write_frames_csv, write_summary)
     from deeptrack_ros.eval.runner import run_sequence
-    from deeptrack_ros.eval.sequences import discover, reversed_sequence
+    from deeptrack_ros.eval.sequences import discover, every_nth_frame, reversed_sequence
     from deeptrack_ros.eval.staging import staged_dir
     from deeptrack_ros.eval.trackers import parse_tracker_list
 
@@ -295,10 +299,12 @@ def run_otb(args: argparse.Namespace) -> int:
             raise EvalError('--seeds applies to deeptrack, which is not among the trackers')
     wanted = [s.strip() for s in args.sequences.split(',') if s.strip()] \
         if args.sequences else None
+    if args.frame_step < 1:
+        raise EvalError(f'--frame-step must be 1 or more, not {args.frame_step}')
     found = discover(args.root, wanted)
     forward = found if args.direction != 'reversed' else []
     backward = [reversed_sequence(q) for q in found] if args.direction != 'forward' else []
-    sequences = forward + backward
+    sequences = [every_nth_frame(q, args.frame_step) for q in forward + backward]
     specs, seed_runs = _specs(names, args, seeds)
     progress = Progress(enabled=not args.quiet)
     evaluation = Evaluation(device='cpu', seed=args.seed, seeds=seeds, seed_runs=seed_runs)

@@ -14,7 +14,8 @@ Conventions that the rest of `eval` relies on:
   invalid, so they are excluded from scoring without shifting frame numbers;
 - frames are returned as HxWx3 uint8 RGB (gray JPEGs are expanded to three channels);
 - a sequence played backwards (`reversed_sequence`) is named `NAME-reversed` and starts from
-  its last annotated frame.
+  its last annotated frame; one thinned to every N-th frame (`every_nth_frame`) is named
+  `NAME-stepN` and keeps the first frame.
 """
 
 from __future__ import annotations
@@ -171,6 +172,26 @@ def reversed_sequence(sequence: Sequence) -> Sequence:
     end = int(np.flatnonzero(valid)[-1]) + 1
     return Sequence(f'{sequence.name}{REVERSED_SUFFIX}', tuple(reversed(sequence.frames[:end])),
                     sequence.groundtruth[:end][::-1].copy(), sequence.source)
+
+
+STEP_SUFFIX = '-step'
+
+
+def every_nth_frame(sequence: Sequence, step: int) -> Sequence:
+    """Every `step`-th frame of the sequence and its ground truth, from the first.
+
+    Why: between two frames the tracker sees, the target moves `step` times as far as the
+    recording shows. That is what a robot sees from a slower camera, and what the node itself
+    does when it falls behind its camera and drops the oldest images; the benchmark's own
+    frame rate never tests it. The first frame (the initialisation) is kept, so the result is
+    comparable with the full sequence; step 1 returns the sequence unchanged.
+    """
+    if step < 1:
+        raise EvalError(f'the frame step must be 1 or more, not {step}')
+    if step == 1:
+        return sequence
+    return Sequence(f'{sequence.name}{STEP_SUFFIX}{step}', sequence.frames[::step],
+                    sequence.groundtruth[::step].copy(), sequence.source)
 
 
 def discover(root: Path, names: list[str] | None = None) -> list[Sequence]:
