@@ -489,6 +489,36 @@ def test_particles_are_drawn_around_the_velocity_prediction(gain):
         np.testing.assert_allclose(mean, expected, atol=1.5)
 
 
+def _fast_target(speed, frames, seed=4, size=(200, 520)):
+    """A textured target crossing a textured background at `speed` px per frame."""
+    rng = np.random.default_rng(seed)
+    background = (_smooth_noise(rng, size, 6) * 0.6 + 0.2) * 255
+    target = _smooth_noise(rng, (40, 30), 4)
+    target[..., 0] = 0.5 + 0.5 * target[..., 0]
+    images, boxes = [], []
+    for t in range(frames):
+        x0 = int(30 + speed * t)
+        image = background.copy()
+        image[80:120, x0:x0 + 30] = target * 255
+        images.append(np.clip(image, 0, 255).astype(np.uint8))
+        boxes.append((float(x0), 80.0, 30.0, 40.0))
+    return images, np.array(boxes)
+
+
+def test_the_search_widens_with_the_targets_speed():
+    # 45 px a frame is 2.25 times the fixed deviation min(20, 0.5 h) = 20 px of a 40-px target.
+    images, boxes = _fast_target(45.0, frames=10)
+    fixed = run(FAST.replace(search_speed_gain=0.0), images, boxes[0])
+    adaptive = run(FAST.replace(search_speed_gain=1.0), images, boxes[0])
+    spread = [float(np.std(r.particles[:, 0])) for r in adaptive[2:]]
+    # One cloud (the background is still, so no camera motion): its deviation is the speed.
+    np.testing.assert_allclose(spread, 45.0, rtol=0.1)
+    assert min(iou_xywh(r.box, b) for r, b in zip(adaptive, boxes)) > 0.5
+    # The fixed search keeps its deviation and the target outruns it.
+    np.testing.assert_allclose(float(np.std(fixed[2].particles[:, 0])), 20.0, rtol=0.1)
+    assert min(iou_xywh(r.box, b) for r, b in zip(fixed, boxes)) < 0.5
+
+
 def test_on_estimate_reports_the_box_before_the_update():
     images, boxes = synthetic_sequence(frames=4)
     tracker = DeepTracker(FAST.replace(first_frame_iterations=10), device='cpu', seed=0)

@@ -126,6 +126,8 @@ class DeepTracker:
         # Whether the network has scored the target at lost_score on a frame after the first.
         self._recognised = False
         self._velocity = (0.0, 0.0)
+        # Displacements of the last tracked frames (px): the speed the search adapts to.
+        self._speeds: deque[float] = deque(maxlen=config.search_speed_frames)
         # The filters' peaks on learned frames: what a recognised target looks like to them.
         self._learned_peaks: deque[float] = deque(maxlen=config.reliability_memory)
 
@@ -311,6 +313,7 @@ class DeepTracker:
             self._frames_lost = 0
             self.state = TargetState.from_box(estimate_box, self.state.aspect)
             self._velocity = (self.state.cx - anchor.cx, self.state.cy - anchor.cy)
+            self._speeds.append(math.hypot(*self._velocity))
         return dataclasses.replace(
             estimated, updated=outcome.updated, iterations=outcome.iterations,
             loss=outcome.loss_after,
@@ -718,8 +721,17 @@ class DeepTracker:
         return dataclasses.replace(state, cx=cx, cy=cy)
 
     def _search_spread(self) -> float:
-        """Factor on the position deviation: 1 while tracking, growing while lost."""
-        return min(math.sqrt(1.0 + self._frames_lost), self.config.lost_search_growth)
+        """Factor on the position deviation: 1 for a target slower than the deviation,
+        more for a faster one (`search_speed_gain`), growing while lost."""
+        config = self.config
+        lost = min(math.sqrt(1.0 + self._frames_lost), config.lost_search_growth)
+        if config.search_speed_gain <= 0 or not self._speeds:
+            return lost
+        speed = math.sqrt(float(np.mean(np.square(self._speeds))))
+        sigma = position_sigma(self.state.height, config)
+        fast = min(max(1.0, config.search_speed_gain * speed / max(sigma, 1e-6)),
+                   config.search_speed_max_spread)
+        return min(fast * lost, max(config.search_speed_max_spread, config.lost_search_growth))
 
     def _reliability(self, confidence: float) -> float:
         """This frame's confidence relative to the median confidence of the last frames that
