@@ -707,7 +707,7 @@ _BEST_CHANGES: dict[str, Any] = {
     # OTB's frame rate: played at every second or third frame (`deeptrack-eval otb
     # --frame-step`, the motion a slower camera or a node dropping images gives) Deer, which
     # then moves 40 to 80 px a frame, was lost on every seed. Seeds 0-2, P@20 / AUC, fixed ->
-    # adaptive: forward 0.873 / 0.674 -> 0.873 / 0.672, reversed 0.896 / 0.683 -> 0.902 /
+    # adaptive: forward 0.873 / 0.674 -> 0.874 / 0.672, reversed 0.896 / 0.684 -> 0.901 /
     # 0.690, every second frame 0.801 / 0.617 -> 0.850 / 0.653, every third 0.792 / 0.602 ->
     # 0.845 / 0.641. A fixed 30 px instead: every second frame 0.829, forward 0.854 (Couple and
     # Coke lost on one seed each): a wide search for every target lets distractors win.
