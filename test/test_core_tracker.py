@@ -24,17 +24,23 @@ def _smooth_noise(rng, shape, cell):
     return big
 
 
+def _scene(rng, size):
+    """A textured background of `size` and a 40 x 30 target texture, both 0-255 floats.
+
+    The target is reddish and aperiodic: nothing in it repeats, so no shifted copy matches it.
+    """
+    background = (_smooth_noise(rng, size, 6) * 0.6 + 0.2) * 255
+    target = _smooth_noise(rng, (40, 30), 4)
+    target[..., 0] = 0.5 + 0.5 * target[..., 0]
+    return background, target * 255
+
+
 def synthetic_sequence(frames=50, seed=3):
     """A textured target moving, growing and briefly occluded on a textured background.
 
     Returns (images, boxes) with boxes 0-based (x, y, w, h).
     """
-    rng = np.random.default_rng(seed)
-    background = (_smooth_noise(rng, SIZE, 6) * 0.6 + 0.2) * 255
-    # A reddish, aperiodic texture: nothing in it repeats, so no shifted copy matches it.
-    target = _smooth_noise(rng, (40, 30), 4)
-    target[..., 0] = 0.5 + 0.5 * target[..., 0]
-    target = target * 255
+    background, target = _scene(np.random.default_rng(seed), SIZE)
     images, boxes = [], []
     for t in range(frames):
         scale = 1.0 + 0.25 * t / frames
@@ -366,10 +372,7 @@ def _twin_targets(frames=20, gap=36, seed=5):
     """A still target and an identical copy `gap` px to its right, with fresh sensor noise
     in every frame: both score alike, only where the target was tells them apart."""
     rng = np.random.default_rng(seed)
-    background = (_smooth_noise(rng, SIZE, 6) * 0.6 + 0.2) * 255
-    target = _smooth_noise(rng, (40, 30), 4)
-    target[..., 0] = 0.5 + 0.5 * target[..., 0]
-    target = target * 255
+    background, target = _scene(rng, SIZE)
     images = []
     for _ in range(frames):
         image = background.copy()
@@ -491,15 +494,12 @@ def test_particles_are_drawn_around_the_velocity_prediction(gain):
 
 def _fast_target(speed, frames, seed=4, size=(200, 520)):
     """A textured target crossing a textured background at `speed` px per frame."""
-    rng = np.random.default_rng(seed)
-    background = (_smooth_noise(rng, size, 6) * 0.6 + 0.2) * 255
-    target = _smooth_noise(rng, (40, 30), 4)
-    target[..., 0] = 0.5 + 0.5 * target[..., 0]
+    background, target = _scene(np.random.default_rng(seed), size)
     images, boxes = [], []
     for t in range(frames):
         x0 = int(30 + speed * t)
         image = background.copy()
-        image[80:120, x0:x0 + 30] = target * 255
+        image[80:120, x0:x0 + 30] = target
         images.append(np.clip(image, 0, 255).astype(np.uint8))
         boxes.append((float(x0), 80.0, 30.0, 40.0))
     return images, np.array(boxes)

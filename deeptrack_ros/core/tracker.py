@@ -203,20 +203,22 @@ class DeepTracker:
         hypotheses = self._motion_hypotheses(image)
         camera_ms = (time.perf_counter() - started) * 1e3
         searches = [self._predicted_state(state, image.shape[:2]) for state, _ in hypotheses]
+        # One factor for the frame: the particles and the motion prior share it.
+        spread = self._search_spread()
         particles_np = np.vstack([
-            draw_particles(search, count, config, self.rng, image.shape[:2],
-                           self._search_spread())
+            draw_particles(search, count, config, self.rng, image.shape[:2], spread)
             for search, (_, count) in zip(searches, hypotheses)])
         frame_scores = self.scorer.score(image, particles_np, self.state.height,
                                          self.state.aspect)
         t1 = time.perf_counter()
         if config.map_estimate and config.scoring == 'dense':
             frame_scores = self.scorer.with_best_window(
-                frame_scores, lambda boxes, scores: self._with_motion_prior(boxes, scores,
-                                                                            searches))
+                frame_scores, lambda boxes, scores: self._with_motion_prior(
+                    boxes, scores, searches, spread))
         particles, scores, fused = frame_scores.boxes, frame_scores.scores, frame_scores.fused
         with torch.no_grad():
-            best = int(torch.argmax(self._with_motion_prior(particles, scores, searches)))
+            best = int(torch.argmax(self._with_motion_prior(particles, scores, searches,
+                                                            spread)))
             best_score = float(scores[best])
             estimate_box = self._estimate(particles, scores, best)
             estimate = torch.as_tensor(estimate_box, dtype=torch.float32, device=self.device)
@@ -667,13 +669,14 @@ class DeepTracker:
                                          .fused)[0])
 
     def _with_motion_prior(self, particles: torch.Tensor, scores: torch.Tensor,
-                           searches: Sequence[TargetState]) -> torch.Tensor:
+                           searches: Sequence[TargetState], spread: float) -> torch.Tensor:
         """Scores for choosing the estimate (see `motion_prior_scores`), with a prior that
-        favours every place the particles were drawn around."""
+        favours every place the particles were drawn around, as wide as their cloud
+        (`spread` is the frame's `_search_spread`)."""
         width = self.config.motion_prior
         if width <= 0:
             return scores
-        sigma = position_sigma(self.state.height, self.config) * width * self._search_spread()
+        sigma = position_sigma(self.state.height, self.config) * width * spread
         return motion_prior_scores(particles, scores,
                                    [(search.cx, search.cy) for search in searches], sigma)
 
