@@ -13,7 +13,7 @@ from deeptrack_ros.eval.progress import Progress
 from deeptrack_ros.eval.report import (CSV_COLUMNS, Evaluation, format_table, plot_curves,
                                        write_frames_csv, write_summary)
 from deeptrack_ros.eval.runner import check_init_box, run_sequence, track_frames
-from deeptrack_ros.eval.sequences import load_folder
+from deeptrack_ros.eval.sequences import load_folder, rescaled_sequence
 from deeptrack_ros.eval.synthetic import render_frames, write_otb_sequence
 from deeptrack_ros.eval.trackers import (IdentityTracker, OpenCVTracker, Tracker, TrackerSpec,
                                          opencv_box, parse_tracker_list)
@@ -46,6 +46,36 @@ def test_identity_tracker_reports_init_box(sequence):
     assert len(run.records) == len(sequence)
     assert (run.boxes == np.asarray(sequence.init_box)).all()
     assert all(r.reported for r in run.records)
+
+
+class ShapeRecorder(Tracker):
+    """Records the images' shapes and the initial box; keeps reporting that box."""
+
+    name = 'shapes'
+
+    def init(self, image, box):
+        self.box, self.shapes = box, [image.shape]
+
+    def update(self, image):
+        self.shapes.append(image.shape)
+        return self.box
+
+
+@pytest.mark.parametrize('scale', [2.0, 0.5])
+def test_a_rescaled_sequence_is_tracked_on_resized_images_and_scored_in_recorded_pixels(
+        sequence, scale):
+    tracker = ShapeRecorder()
+    run = run_sequence(tracker, rescaled_sequence(sequence, scale))
+    height, width = 90, 120  # the synthetic frames' size
+    assert tracker.shapes == [(int(height * scale), int(width * scale), 3)] * len(sequence)
+    assert tracker.box == pytest.approx(tuple(v * scale for v in sequence.init_box))
+    np.testing.assert_allclose(run.boxes, np.tile(sequence.init_box, (len(sequence), 1)))
+
+
+def test_csrt_on_enlarged_images_still_tracks_the_synthetic_target(sequence):
+    run = run_sequence(OpenCVTracker('csrt'), rescaled_sequence(sequence, 2.0))
+    errors = np.abs(run.boxes - sequence.groundtruth)
+    assert errors.max() <= 3.0  # in the recorded pixels: the boxes were mapped back
 
 
 def test_missing_box_keeps_previous():

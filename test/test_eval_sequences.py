@@ -5,6 +5,7 @@ import pytest
 
 from deeptrack_ros.eval.errors import EvalError
 from deeptrack_ros.eval.sequences import (discover, every_nth_frame, load_folder,
+                                          rescaled_sequence,
                                           parse_groundtruth, read_frame, reversed_sequence)
 from deeptrack_ros.eval.synthetic import write_otb_sequence
 
@@ -116,6 +117,21 @@ def test_every_nth_frame_keeps_the_first_frame_and_its_ground_truth(tmp_path):
     assert back.name == 'S-reversed-step2' and back.init_box == tuple(seq.groundtruth[6])
     with pytest.raises(EvalError, match='1 or more, not 0'):
         every_nth_frame(seq, 0)
+
+
+def test_a_rescaled_sequence_keeps_its_frames_and_recorded_ground_truth(tmp_path):
+    write_otb_sequence(tmp_path / 'S', count=4)
+    (seq,) = load_folder(tmp_path / 'S')
+    big = rescaled_sequence(seq, 2.0)
+    assert big.name == 'S-scale2' and big.image_scale == 2.0
+    assert big.frames == seq.frames
+    np.testing.assert_array_equal(big.groundtruth, seq.groundtruth)
+    assert rescaled_sequence(seq, 1.0) is seq and seq.image_scale == 1.0
+    small = rescaled_sequence(every_nth_frame(seq, 2), 0.5)  # composes with thinning
+    assert small.name == 'S-step2-scale0.5' and len(small) == 2
+    for bad in (0.0, -1.0, float('nan'), float('inf')):
+        with pytest.raises(EvalError, match='image scale must be a positive number'):
+            rescaled_sequence(seq, bad)
 
 
 def test_discover(tmp_path):

@@ -26,6 +26,8 @@ PROG = 'deeptrack-eval'
 DIRECTIONS = ('forward', 'reversed', 'both')
 MODES = ('paper', 'best')
 """The core's presets, named here so the peers and the harness run without torch."""
+MIN_IMAGE_SCALE, MAX_IMAGE_SCALE = 0.1, 8.0
+"""--image-scale's range: beyond it a target is a few pixels tall, or a frame is gigabytes."""
 
 
 def main(argv: Seq[str] | None = None) -> int:
@@ -69,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help='track every N-th frame only, from the first (named NAME-stepN): '
                      'the target moves N times as far between frames, as from a slower camera '
                      'or a node that drops images it cannot keep up with (default: %(default)s)')
+    otb.add_argument('--image-scale', type=float, default=1.0, metavar='S',
+                     help='resize every image by S before tracking (named NAME-scaleS), '
+                     'as from a camera of another resolution; boxes are scored in the '
+                     'recorded pixels (default: %(default)s)')
     _tracker_options(otb, several_modes=True)
     otb.add_argument('--seeds', metavar='A,B',
                      help='run DeepTrack once per seed (e.g. 0,1,2) and report each run, '
@@ -285,7 +291,8 @@ def run_otb(args: argparse.Namespace) -> int:
     from deeptrack_ros.eval.report import (Evaluation, format_markdown, format_table,
                                            plot_curves, write_frames_csv, write_summary)
     from deeptrack_ros.eval.runner import run_sequence
-    from deeptrack_ros.eval.sequences import discover, every_nth_frame, reversed_sequence
+    from deeptrack_ros.eval.sequences import (discover, every_nth_frame, rescaled_sequence,
+                                              reversed_sequence)
     from deeptrack_ros.eval.staging import staged_dir
     from deeptrack_ros.eval.trackers import parse_tracker_list
 
@@ -301,10 +308,15 @@ def run_otb(args: argparse.Namespace) -> int:
         if args.sequences else None
     if args.frame_step < 1:
         raise EvalError(f'--frame-step must be 1 or more, not {args.frame_step}')
+    if not (math.isfinite(args.image_scale) and MIN_IMAGE_SCALE <= args.image_scale
+            <= MAX_IMAGE_SCALE):
+        raise EvalError(f'--image-scale must be between {MIN_IMAGE_SCALE:g} and '
+                        f'{MAX_IMAGE_SCALE:g}, not {args.image_scale:g}')
     found = discover(args.root, wanted)
     forward = found if args.direction != 'reversed' else []
     backward = [reversed_sequence(q) for q in found] if args.direction != 'forward' else []
-    sequences = [every_nth_frame(q, args.frame_step) for q in forward + backward]
+    sequences = [rescaled_sequence(every_nth_frame(q, args.frame_step), args.image_scale)
+                 for q in forward + backward]
     specs, seed_runs = _specs(names, args, seeds)
     progress = Progress(enabled=not args.quiet)
     evaluation = Evaluation(device='cpu', seed=args.seed, seeds=seeds, seed_runs=seed_runs)

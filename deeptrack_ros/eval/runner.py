@@ -11,6 +11,7 @@ record says so (`reported=False`) so that reports can tell the two apart.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -103,23 +104,48 @@ def track_frames(tracker: Tracker, images: Iterable[np.ndarray], init_box: Box,
         yield FrameRecord(index, previous, tracker.info(), reported, seconds)
 
 
+def scale_box(box: Box, scale: float) -> Box:
+    """A 0-based (x, y, w, h) box in an image resized by `scale` (corners scale with it)."""
+    return tuple(float(v) * scale for v in box)  # type: ignore[return-value]
+
+
+def resize_image(image: np.ndarray, scale: float) -> np.ndarray:
+    """An image resized by `scale`: area averaging when shrinking (no aliasing), bilinear when
+    enlarging (what a camera of finer resolution gives, without invented detail)."""
+    import cv2  # as read_frame: only runs that read frames need OpenCV
+
+    if scale == 1:
+        return image
+    height, width = image.shape[:2]
+    size = (max(1, int(round(width * scale))), max(1, int(round(height * scale))))
+    method = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    return np.ascontiguousarray(cv2.resize(image, size, interpolation=method))
+
+
 def sequence_images(sequence: Sequence) -> Iterator[np.ndarray]:
-    """The frames of a sequence as RGB arrays, checking the initial box on the first."""
+    """The frames of a sequence as RGB arrays, resized by its image scale, checking the
+    initial box on the first."""
     for index, path in enumerate(sequence.frames):
-        image = read_frame(path)
+        image = resize_image(read_frame(path), sequence.image_scale)
         if index == 0:
-            check_init_box(sequence.init_box, image.shape, f'{sequence.source}:1')
+            check_init_box(scale_box(sequence.init_box, sequence.image_scale), image.shape,
+                           f'{sequence.source}:1')
         yield image
 
 
 def run_sequence(tracker: Tracker, sequence: Sequence, progress: Progress | None = None,
                  prefix: str = '') -> RunResult:
     """Run one tracker over one sequence (one-pass evaluation); `prefix` (e.g. '[3/22] ')
-    goes in front of the progress label."""
+    goes in front of the progress label. The tracker sees the images resized by the
+    sequence's image scale; the result's boxes are in the recorded images' pixels."""
     result = RunResult(tracker.name, sequence.name)
     if progress is not None:
         progress.start(f'{prefix}{tracker.name} {sequence.name}', len(sequence))
-    for record in track_frames(tracker, sequence_images(sequence), sequence.init_box):
+    scale = sequence.image_scale
+    init_box = scale_box(sequence.init_box, scale)
+    for record in track_frames(tracker, sequence_images(sequence), init_box):
+        if scale != 1:  # boxes back into the recorded pixels, where the ground truth is
+            record = dataclasses.replace(record, box=scale_box(record.box, 1.0 / scale))
         result.records.append(record)
         if progress is not None:
             progress.advance()

@@ -15,7 +15,8 @@ Conventions that the rest of `eval` relies on:
 - frames are returned as HxWx3 uint8 RGB (gray JPEGs are expanded to three channels);
 - a sequence played backwards (`reversed_sequence`) is named `NAME-reversed` and starts from
   its last annotated frame; one thinned to every N-th frame (`every_nth_frame`) is named
-  `NAME-stepN` and keeps the first frame.
+  `NAME-stepN` and keeps the first frame; one whose images are resized (`rescaled_sequence`)
+  is named `NAME-scaleS` and keeps its ground truth in the recorded images' pixels.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ class Sequence:
     """(N, 4) float64 0-based (x, y, w, h); invalid rows are kept (see `valid`)."""
     source: Path
     """The ground-truth file, named in error messages."""
+    image_scale: float = 1.0
+    """Factor the images are resized by before a tracker sees them (1 = as recorded). The
+    ground truth, and every box a run reports, stay in the recorded images' pixels."""
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -192,6 +196,28 @@ def every_nth_frame(sequence: Sequence, step: int) -> Sequence:
         return sequence
     return Sequence(f'{sequence.name}{STEP_SUFFIX}{step}', sequence.frames[::step],
                     sequence.groundtruth[::step].copy(), sequence.source)
+
+
+SCALE_SUFFIX = '-scale'
+
+
+def rescaled_sequence(sequence: Sequence, scale: float) -> Sequence:
+    """The same sequence with its images resized by `scale` before tracking.
+
+    Why: a tracker's constants in pixels (how far the target may move, how large a window
+    is) were tuned on the benchmark's own resolutions, 128 x 96 to 704 x 400 here, while a
+    robot's camera may give 1280 x 720 or 1920 x 1080, where the target is larger and moves
+    farther in pixels; or a node may run on a reduced image. Resized images test that with the
+    same real recordings. The ground truth stays in the recorded pixels and the harness maps
+    the tracker's boxes back (`runner.run_sequence`), so precision@20 keeps its meaning and
+    results compare with the unscaled run. Scale 1 returns the sequence unchanged.
+    """
+    if not (math.isfinite(scale) and scale > 0):
+        raise EvalError(f'the image scale must be a positive number, not {scale}')
+    if scale == 1:
+        return sequence
+    return Sequence(f'{sequence.name}{SCALE_SUFFIX}{scale:g}', sequence.frames,
+                    sequence.groundtruth, sequence.source, sequence.image_scale * scale)
 
 
 def discover(root: Path, names: list[str] | None = None) -> list[Sequence]:
