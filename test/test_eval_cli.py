@@ -111,16 +111,17 @@ def test_frame_step_tracks_every_nth_frame_in_both_directions(root, tmp_path, ca
     assert not (tmp_path / 'bad').exists()
 
 
-def test_image_scale_resizes_the_images_and_reports_recorded_pixels(root, tmp_path, capsys):
+def test_image_scale_and_gray_change_the_images_and_report_recorded_pixels(root, tmp_path,
+                                                                           capsys):
     out = tmp_path / 'o'
     assert main(['otb', str(root), '--trackers', 'identity', '--image-scale', '0.5',
-                 '--frame-step', '2', '--quiet', '--out', str(out)]) == 0
+                 '--frame-step', '2', '--gray', '--quiet', '--out', str(out)]) == 0
     summary = json.loads((out / 'summary.json').read_text())
     assert list(summary['trackers']['identity']['sequences']) == [
-        'Alpha-step2-scale0.5', 'Beta-step2-scale0.5']
+        'Alpha-step2-scale0.5-gray', 'Beta-step2-scale0.5-gray']
     x, y, w, h = [float(v) for v in
                   (root / 'Alpha' / 'groundtruth_rect.txt').read_text().split()[0].split(',')]
-    rows = (out / 'identity' / 'Alpha-step2-scale0.5.csv').read_text().splitlines()[1:]
+    rows = (out / 'identity' / 'Alpha-step2-scale0.5-gray.csv').read_text().splitlines()[1:]
     assert len(rows) == 4
     for row in rows:  # the first box, mapped back from the half-size images
         assert [float(v) for v in row.split(',')[1:5]] == [x - 1, y - 1, w, h]

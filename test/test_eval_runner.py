@@ -13,7 +13,8 @@ from deeptrack_ros.eval.progress import Progress
 from deeptrack_ros.eval.report import (CSV_COLUMNS, Evaluation, format_table, plot_curves,
                                        write_frames_csv, write_summary)
 from deeptrack_ros.eval.runner import check_init_box, run_sequence, track_frames
-from deeptrack_ros.eval.sequences import load_folder, rescaled_sequence
+from deeptrack_ros.eval.sequences import (gray_sequence, load_folder, read_frame,
+                                          rescaled_sequence)
 from deeptrack_ros.eval.synthetic import render_frames, write_otb_sequence
 from deeptrack_ros.eval.trackers import (IdentityTracker, OpenCVTracker, Tracker, TrackerSpec,
                                          opencv_box, parse_tracker_list)
@@ -54,10 +55,11 @@ class ShapeRecorder(Tracker):
     name = 'shapes'
 
     def init(self, image, box):
-        self.box, self.shapes = box, [image.shape]
+        self.box, self.shapes, self.images = box, [image.shape], [image]
 
     def update(self, image):
         self.shapes.append(image.shape)
+        self.images.append(image)
         return self.box
 
 
@@ -70,6 +72,17 @@ def test_a_rescaled_sequence_is_tracked_on_resized_images_and_scored_in_recorded
     assert tracker.shapes == [(int(height * scale), int(width * scale), 3)] * len(sequence)
     assert tracker.box == pytest.approx(tuple(v * scale for v in sequence.init_box))
     np.testing.assert_allclose(run.boxes, np.tile(sequence.init_box, (len(sequence), 1)))
+
+
+def test_a_gray_sequence_shows_the_tracker_gray_images_of_the_same_luma(sequence):
+    tracker = ShapeRecorder()
+    run_sequence(tracker, gray_sequence(sequence))
+    colour = read_frame(sequence.frames[4]).astype(np.float64)
+    image = tracker.images[4]
+    assert image.shape == colour.shape and image.dtype == np.uint8
+    assert (image[..., 0] == image[..., 1]).all() and (image[..., 1] == image[..., 2]).all()
+    luma = colour @ np.array([0.299, 0.587, 0.114])
+    assert np.abs(image[..., 0] - luma).max() <= 1.0
 
 
 def test_csrt_on_enlarged_images_still_tracks_the_synthetic_target(sequence):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from deeptrack_ros.eval.errors import EvalError
-from deeptrack_ros.eval.sequences import (discover, every_nth_frame, load_folder,
-                                          rescaled_sequence,
+from deeptrack_ros.eval.sequences import (discover, every_nth_frame, gray_sequence,
+                                          load_folder, rescaled_sequence,
                                           parse_groundtruth, read_frame, reversed_sequence)
 from deeptrack_ros.eval.synthetic import write_otb_sequence
 
@@ -132,6 +132,16 @@ def test_a_rescaled_sequence_keeps_its_frames_and_recorded_ground_truth(tmp_path
     for bad in (0.0, -1.0, float('nan'), float('inf')):
         with pytest.raises(EvalError, match='image scale must be a positive number'):
             rescaled_sequence(seq, bad)
+
+
+def test_a_gray_sequence_keeps_everything_but_its_colour(tmp_path):
+    write_otb_sequence(tmp_path / 'S', count=3)
+    (seq,) = load_folder(tmp_path / 'S')
+    gray = gray_sequence(rescaled_sequence(seq, 2.0))
+    assert gray.name == 'S-scale2-gray' and gray.gray and gray.image_scale == 2.0
+    assert gray.frames == seq.frames
+    np.testing.assert_array_equal(gray.groundtruth, seq.groundtruth)
+    assert gray_sequence(gray) is gray and not seq.gray
 
 
 def test_discover(tmp_path):

@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help='resize every image by S before tracking (named NAME-scaleS), '
                      'as from a camera of another resolution; boxes are scored in the '
                      'recorded pixels (default: %(default)s)')
+    otb.add_argument('--gray', action='store_true',
+                     help='turn every image gray before tracking (named NAME-gray), as from a '
+                     'monochrome camera')
     _tracker_options(otb, several_modes=True)
     otb.add_argument('--seeds', metavar='A,B',
                      help='run DeepTrack once per seed (e.g. 0,1,2) and report each run, '
@@ -291,8 +294,8 @@ def run_otb(args: argparse.Namespace) -> int:
     from deeptrack_ros.eval.report import (Evaluation, format_markdown, format_table,
                                            plot_curves, write_frames_csv, write_summary)
     from deeptrack_ros.eval.runner import run_sequence
-    from deeptrack_ros.eval.sequences import (discover, every_nth_frame, rescaled_sequence,
-                                              reversed_sequence)
+    from deeptrack_ros.eval.sequences import (discover, every_nth_frame, gray_sequence,
+                                              rescaled_sequence, reversed_sequence)
     from deeptrack_ros.eval.staging import staged_dir
     from deeptrack_ros.eval.trackers import parse_tracker_list
 
@@ -317,6 +320,8 @@ def run_otb(args: argparse.Namespace) -> int:
     backward = [reversed_sequence(q) for q in found] if args.direction != 'forward' else []
     sequences = [rescaled_sequence(every_nth_frame(q, args.frame_step), args.image_scale)
                  for q in forward + backward]
+    if args.gray:
+        sequences = [gray_sequence(q) for q in sequences]
     specs, seed_runs = _specs(names, args, seeds)
     progress = Progress(enabled=not args.quiet)
     evaluation = Evaluation(device='cpu', seed=args.seed, seeds=seeds, seed_runs=seed_runs)

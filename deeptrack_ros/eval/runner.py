@@ -122,11 +122,22 @@ def resize_image(image: np.ndarray, scale: float) -> np.ndarray:
     return np.ascontiguousarray(cv2.resize(image, size, interpolation=method))
 
 
+def gray_image(image: np.ndarray) -> np.ndarray:
+    """An RGB image as a monochrome camera gives it, in three equal channels (ITU-R 601
+    luma, what a mono8 stream and OpenCV's conversion hold)."""
+    import cv2
+
+    return np.ascontiguousarray(np.repeat(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[..., None],
+                                          3, axis=2))
+
+
 def sequence_images(sequence: Sequence) -> Iterator[np.ndarray]:
-    """The frames of a sequence as RGB arrays, resized by its image scale, checking the
-    initial box on the first."""
+    """The frames of a sequence as RGB arrays, resized by its image scale and turned gray if
+    it says so, checking the initial box on the first."""
     for index, path in enumerate(sequence.frames):
         image = resize_image(read_frame(path), sequence.image_scale)
+        if sequence.gray:
+            image = gray_image(image)
         if index == 0:
             check_init_box(scale_box(sequence.init_box, sequence.image_scale), image.shape,
                            f'{sequence.source}:1')

@@ -16,11 +16,13 @@ Conventions that the rest of `eval` relies on:
 - a sequence played backwards (`reversed_sequence`) is named `NAME-reversed` and starts from
   its last annotated frame; one thinned to every N-th frame (`every_nth_frame`) is named
   `NAME-stepN` and keeps the first frame; one whose images are resized (`rescaled_sequence`)
-  is named `NAME-scaleS` and keeps its ground truth in the recorded images' pixels.
+  is named `NAME-scaleS` and keeps its ground truth in the recorded images' pixels; one shown
+  in gray (`gray_sequence`) is named `NAME-gray`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass
@@ -48,6 +50,8 @@ class Sequence:
     image_scale: float = 1.0
     """Factor the images are resized by before a tracker sees them (1 = as recorded). The
     ground truth, and every box a run reports, stay in the recorded images' pixels."""
+    gray: bool = False
+    """Whether the images are turned to gray (three equal channels) before tracking."""
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -216,8 +220,24 @@ def rescaled_sequence(sequence: Sequence, scale: float) -> Sequence:
         raise EvalError(f'the image scale must be a positive number, not {scale}')
     if scale == 1:
         return sequence
-    return Sequence(f'{sequence.name}{SCALE_SUFFIX}{scale:g}', sequence.frames,
-                    sequence.groundtruth, sequence.source, sequence.image_scale * scale)
+    return dataclasses.replace(sequence, name=f'{sequence.name}{SCALE_SUFFIX}{scale:g}',
+                               image_scale=sequence.image_scale * scale)
+
+
+GRAY_SUFFIX = '-gray'
+
+
+def gray_sequence(sequence: Sequence) -> Sequence:
+    """The same sequence seen by a monochrome camera: every image turned to gray.
+
+    Why: many robot cameras are monochrome (mono8), while nine of the ten benchmark sequences
+    here are in colour, so the gray path of a tracker (DeepTrack's LCN cues, filters without
+    colour) is barely measured by the benchmark itself. Converting the same recordings tests
+    it on real images. An already gray sequence stays as it is.
+    """
+    if sequence.gray:
+        return sequence
+    return dataclasses.replace(sequence, name=f'{sequence.name}{GRAY_SUFFIX}', gray=True)
 
 
 def discover(root: Path, names: list[str] | None = None) -> list[Sequence]:
