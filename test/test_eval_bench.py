@@ -52,6 +52,16 @@ def test_bench_frames_limit_and_bad_values(root, capsys):
     assert '2 sequences, 6 frames per path' in capsys.readouterr().out
     assert main(['bench', str(root), '--frames', '1', '--node-seconds', '0']) == 2
     assert 'deeptrack-eval: error: --frames must be at least 2' in capsys.readouterr().err
+    assert main(['bench', str(root), '--image-scale', '0', '--node-seconds', '0']) == 2
+    assert '--image-scale must be between 0.1 and 8, not 0' in capsys.readouterr().err
+
+
+def test_bench_on_resized_images_names_the_scale(root, capsys):
+    assert main(['bench', str(root), '--frames', '3', '--image-scale', '2', '--node-seconds',
+                 '0', '--device', 'cpu', '--quiet', *LIGHT]) == 0
+    out = capsys.readouterr().out
+    assert '2 sequences, 6 frames per path' in out
+    assert re.search(r'^fps per sequence +Alpha-scale2 +Beta-scale2$', out, re.M)
 
 
 def test_per_sequence_table_keeps_whole_names_in_aligned_columns():

@@ -71,10 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help='track every N-th frame only, from the first (named NAME-stepN): '
                      'the target moves N times as far between frames, as from a slower camera '
                      'or a node that drops images it cannot keep up with (default: %(default)s)')
-    otb.add_argument('--image-scale', type=float, default=1.0, metavar='S',
-                     help='resize every image by S before tracking (named NAME-scaleS), '
-                     'as from a camera of another resolution; boxes are scored in the '
-                     'recorded pixels (default: %(default)s)')
+    _image_scale_option(otb)
     otb.add_argument('--gray', action='store_true',
                      help='turn every image gray before tracking (named NAME-gray), as from a '
                      'monochrome camera')
@@ -144,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help='only the first N frames of every sequence (default: all)')
     bench.add_argument('--threads', type=int, default=None, metavar='N',
                        help='torch CPU threads (default: torch\'s own choice)')
+    _image_scale_option(bench)
     bench.add_argument('--node-rate', type=float, default=60.0, metavar='HZ',
                        help='camera rate for the node measurement (default: %(default)s)')
     bench.add_argument('--node-seconds', type=float, default=10.0, metavar='S',
@@ -287,6 +285,20 @@ def _specs(names: list[str], args: argparse.Namespace, seeds: list[int] | None =
 
 # --- commands -------------------------------------------------------------------------------
 
+def _image_scale_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--image-scale', type=float, default=1.0, metavar='S',
+                        help='resize every image by S before tracking (named NAME-scaleS), '
+                        'as from a camera of another resolution; boxes are scored in the '
+                        'recorded pixels (default: %(default)s)')
+
+
+def check_image_scale(scale: float) -> None:
+    """Reject an --image-scale outside [MIN_IMAGE_SCALE, MAX_IMAGE_SCALE] before any I/O."""
+    if not (math.isfinite(scale) and MIN_IMAGE_SCALE <= scale <= MAX_IMAGE_SCALE):
+        raise EvalError(f'--image-scale must be between {MIN_IMAGE_SCALE:g} and '
+                        f'{MAX_IMAGE_SCALE:g}, not {scale:g}')
+
+
 def run_otb(args: argparse.Namespace) -> int:
     """`otb`: every tracker on every sequence, then summary, CSVs, plots and the table."""
     from deeptrack_ros.eval.metrics import score_sequence
@@ -311,10 +323,7 @@ def run_otb(args: argparse.Namespace) -> int:
         if args.sequences else None
     if args.frame_step < 1:
         raise EvalError(f'--frame-step must be 1 or more, not {args.frame_step}')
-    if not (math.isfinite(args.image_scale) and MIN_IMAGE_SCALE <= args.image_scale
-            <= MAX_IMAGE_SCALE):
-        raise EvalError(f'--image-scale must be between {MIN_IMAGE_SCALE:g} and '
-                        f'{MAX_IMAGE_SCALE:g}, not {args.image_scale:g}')
+    check_image_scale(args.image_scale)
     found = discover(args.root, wanted)
     forward = found if args.direction != 'reversed' else []
     backward = [reversed_sequence(q) for q in found] if args.direction != 'forward' else []
@@ -352,7 +361,7 @@ def run_bench(args: argparse.Namespace) -> int:
     from deeptrack_ros.eval.bench import (format_paths, format_per_sequence, machine_summary,
                                           node_benchmark_lines, run_paths)
     from deeptrack_ros.eval.progress import Progress
-    from deeptrack_ros.eval.sequences import discover
+    from deeptrack_ros.eval.sequences import discover, rescaled_sequence
     from deeptrack_ros.eval.trackers import TrackerSpec, deeptrack_config
 
     if args.threads is not None:
@@ -364,11 +373,13 @@ def run_bench(args: argparse.Namespace) -> int:
         raise EvalError(f'--frames must be at least 2, got {args.frames}')
     wanted = [s.strip() for s in args.sequences.split(',') if s.strip()] \
         if args.sequences else None
+    check_image_scale(args.image_scale)
     sequences = discover(args.root, wanted)
     if args.frames is not None:
         sequences = [dataclasses.replace(q, frames=q.frames[:args.frames],
                                          groundtruth=q.groundtruth[:args.frames])
                      for q in sequences]
+    sequences = [rescaled_sequence(q, args.image_scale) for q in sequences]
     overrides = parse_overrides(args.overrides)
     paths = [p.strip() for p in args.paths.split(',') if p.strip()]
     if not paths:
