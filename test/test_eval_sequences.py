@@ -129,6 +129,8 @@ def test_a_rescaled_sequence_keeps_its_frames_and_recorded_ground_truth(tmp_path
     assert rescaled_sequence(seq, 1.0) is seq and seq.image_scale == 1.0
     small = rescaled_sequence(every_nth_frame(seq, 2), 0.5)  # composes with thinning
     assert small.name == 'S-step2-scale0.5' and len(small) == 2
+    for later in (every_nth_frame(big, 2), reversed_sequence(big)):  # in either order
+        assert later.image_scale == 2.0
     for bad in (0.0, -1.0, float('nan'), float('inf')):
         with pytest.raises(EvalError, match='image scale must be a positive number'):
             rescaled_sequence(seq, bad)
@@ -142,6 +144,7 @@ def test_a_gray_sequence_keeps_everything_but_its_colour(tmp_path):
     assert gray.frames == seq.frames
     np.testing.assert_array_equal(gray.groundtruth, seq.groundtruth)
     assert gray_sequence(gray) is gray and not seq.gray
+    assert every_nth_frame(gray, 2).gray and reversed_sequence(gray).gray
 
 
 def test_discover(tmp_path):

@@ -178,8 +178,9 @@ def reversed_sequence(sequence: Sequence) -> Sequence:
     if not valid.any():
         raise EvalError(f'{where(sequence.source)}: no valid box to start a reversed run from')
     end = int(np.flatnonzero(valid)[-1]) + 1
-    return Sequence(f'{sequence.name}{REVERSED_SUFFIX}', tuple(reversed(sequence.frames[:end])),
-                    sequence.groundtruth[:end][::-1].copy(), sequence.source)
+    return dataclasses.replace(sequence, name=f'{sequence.name}{REVERSED_SUFFIX}',
+                               frames=tuple(reversed(sequence.frames[:end])),
+                               groundtruth=sequence.groundtruth[:end][::-1].copy())
 
 
 STEP_SUFFIX = '-step'
@@ -198,8 +199,9 @@ def every_nth_frame(sequence: Sequence, step: int) -> Sequence:
         raise EvalError(f'the frame step must be 1 or more, not {step}')
     if step == 1:
         return sequence
-    return Sequence(f'{sequence.name}{STEP_SUFFIX}{step}', sequence.frames[::step],
-                    sequence.groundtruth[::step].copy(), sequence.source)
+    return dataclasses.replace(sequence, name=f'{sequence.name}{STEP_SUFFIX}{step}',
+                               frames=sequence.frames[::step],
+                               groundtruth=sequence.groundtruth[::step].copy())
 
 
 SCALE_SUFFIX = '-scale'
