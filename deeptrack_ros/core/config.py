@@ -336,6 +336,16 @@ class TrackerConfig:
         'samples known to be the target), kept apart so they never age out of the pool '
         '(0 = the pool alone, as in the paper).', 0, 4096)
     batch_negatives: int = _f(48, 'Negatives per SGD mini-batch.', 1, 4096)
+    first_frame_blur_positives: int = _f(
+        0, 'Extra positives on frame 1: the first box in this many copies of the first image '
+        'motion-blurred along random directions (each with its mirror under flip_positives). '
+        'A target that starts to move fast or a shaking camera first changes the target\'s '
+        'sharpness; the network, trained on one positive, otherwise meets that look only '
+        'after it has to find it (0 = none, as in the paper).', 0, 256)
+    first_frame_blur_length: float = _f(
+        0.25, 'Longest blur of first_frame_blur_positives, as a fraction of the box\'s '
+        'shorter side (each copy draws its length between a fifth of this and all of it).',
+        0.0, 2.0)
     first_frame_negative_spread: float = _f(
         3.0, 'Frame-1 negatives are drawn with the position deviation multiplied by this '
         'factor (1 = the motion model itself). The paper only says frame-1 samples; drawn at '

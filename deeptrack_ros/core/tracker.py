@@ -17,6 +17,7 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 import torch
 
+from deeptrack_ros.core.augment import blurred_copies
 from deeptrack_ros.core.boxes import center_of, iou_torch, iou_xywh, validate_box
 from deeptrack_ros.core.config import DEFAULT_MODE, TrackerConfig, preset
 from deeptrack_ros.core.camera_motion import CameraMotion
@@ -152,9 +153,10 @@ class DeepTracker:
         boxes = torch.as_tensor(boxes_np, dtype=torch.float32, device=self.device)
         # Frame-1 samples at the same working scale as the later frames' scored windows.
         patches = self.scorer.crop_around(image, boxes_np, box)
+        positives = self._with_flip(torch.cat([patches[:1], self._blurred_positives(image,
+                                                                                  box)]))
         cue_done = time.perf_counter()
-        current = self._store_samples(self._with_flip(patches[:1]), patches[1:], boxes[1:],
-                                      boxes[0], 1.0)
+        current = self._store_samples(positives, patches[1:], boxes[1:], boxes[0], 1.0)
         outcome = self.learner.lazy_update(self.learner.frame_loss(current), self.positives,
                                            self.negatives, 0, config.first_frame_iterations,
                                            force=True, lr_fusion=config.first_frame_lr_fusion,
@@ -166,8 +168,10 @@ class DeepTracker:
                 self.positives = self.positives.mapped(self.net.first_layer, 'first')
                 self.negatives = self.negatives.mapped(self.net.first_layer, 'first')
         if config.anchor_positives > 0:
-            # The first frame's positives in the pools' current stage, slots 0 and 1.
-            self.learner.set_anchor(SampleSet(*self.positives.gather(np.arange(flips))))
+            # The first box and its mirror, in the pools' current stage.
+            originals = positives.shape[0] // flips
+            slots = np.arange(flips) * originals  # the first box and its mirror
+            self.learner.set_anchor(SampleSet(*self.positives.gather(slots)))
         with torch.no_grad():
             fused = self.net(patches[:1]).fused
             score = float(deeptrack_score(fused)[0])
@@ -357,10 +361,24 @@ class DeepTracker:
         return t3, outcome
 
     def _with_flip(self, positive: torch.Tensor) -> torch.Tensor:
-        """The positive patch and, with flip_positives, its horizontal mirror."""
+        """The positive patches and, with flip_positives, their horizontal mirrors (the
+        originals first, so frame 1's own box stays at slot 0 and its mirror at slot n)."""
         if self.config.flip_positives:
             return torch.cat([positive, positive.flip(-1)])
         return positive
+
+    def _blurred_positives(self, image: np.ndarray, box: Box) -> torch.Tensor:
+        """The first box's patches in motion-blurred copies of the first image (none unless
+        first_frame_blur_positives > 0; see the config)."""
+        config = self.config
+        count = config.first_frame_blur_positives
+        patch_shape = (NUM_CUES, config.patch_size, config.patch_size)
+        if count <= 0 or config.first_frame_blur_length <= 0:
+            return torch.empty((0, *patch_shape), device=self.device)
+        one = np.asarray(box, dtype=np.float64)[None]
+        return torch.cat([self.scorer.crop_around(copy, one, box) for copy in
+                          blurred_copies(image, box, count, config.first_frame_blur_length,
+                                         self.rng)])
 
     def _patch_samples(self, image: np.ndarray, frame_scores: FrameScores,
                        estimate: torch.Tensor, best: int, pick: torch.Tensor

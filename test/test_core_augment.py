@@ -1,0 +1,48 @@
+"""First-frame augmentation: motion-blur kernels, blurred windows, and what the network learns."""
+
+import math
+
+import numpy as np
+import pytest
+
+from deeptrack_ros.core.augment import blurred_copies, blurred_window, line_kernel
+
+
+@pytest.mark.parametrize('angle', [0.0, math.pi / 2, math.pi / 4])
+def test_line_kernel_spreads_one_unit_of_weight_along_its_direction(angle):
+    kernel = line_kernel(9.0, angle)
+    assert kernel.shape == (11, 11) and kernel.sum() == pytest.approx(1.0)
+    ys, xs = np.nonzero(kernel > 1e-9)
+    centre = kernel.shape[0] // 2
+    along = (xs - centre) * math.cos(angle) + (ys - centre) * math.sin(angle)
+    across = -(xs - centre) * math.sin(angle) + (ys - centre) * math.cos(angle)
+    assert np.abs(across).max() < 1.5  # a segment, not a disc
+    assert along.max() >= 4 and along.min() <= -4  # as long as asked, centred
+    weight_centre = (kernel * np.arange(11)[None]).sum(), (kernel * np.arange(11)[:, None]).sum()
+    assert weight_centre == pytest.approx((centre, centre), abs=1e-6)  # no shift of the image
+
+
+def test_blurred_window_smears_only_around_the_box_along_the_motion():
+    image = np.zeros((60, 200, 3), dtype=np.uint8)
+    image[:, 100:] = 200  # a vertical edge inside the box
+    box = (90.0, 20.0, 20.0, 20.0)
+    horizontal = blurred_window(image, box, 9.0, 0.0)
+    vertical = blurred_window(image, box, 9.0, math.pi / 2)
+    row = horizontal[30, :, 0].astype(int)
+    assert 0 < row[98] < row[101] < 200  # the edge became a ramp across it
+    np.testing.assert_array_equal(vertical, image)  # blur along the edge changes nothing
+    far = blurred_window(np.where(np.arange(200)[None, :, None] % 2, 255, 0)
+                         .astype(np.uint8).repeat(60, 0), box, 9.0, 0.0)
+    assert far[30, 5, 0] in (0, 255) and far[30, 195, 0] in (0, 255)  # outside: untouched
+
+
+def test_blurred_copies_follow_the_generator_and_scale_with_the_box():
+    rng_image = np.random.default_rng(0).integers(0, 255, (80, 120, 3), dtype=np.uint8)
+    box = (40.0, 20.0, 30.0, 40.0)
+    first = blurred_copies(rng_image, box, 3, 0.25, np.random.default_rng(7))
+    again = blurred_copies(rng_image, box, 3, 0.25, np.random.default_rng(7))
+    assert len(first) == 3
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+        assert not np.array_equal(a, rng_image)
+        assert a.dtype == np.uint8 and a.shape == rng_image.shape
