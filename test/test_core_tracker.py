@@ -640,3 +640,20 @@ def test_blurred_first_frame_positives_teach_the_blurred_look_of_the_target():
         return float(torch.clamp(scores / math.e, 0, 1).mean())
 
     assert blurred_confidence(8) > blurred_confidence(0) + 0.1  # measured 0.42 against 0.13
+
+
+def test_the_anchor_keeps_the_first_box_and_its_mirror_beside_blurred_positives():
+    images, boxes = synthetic_sequence(frames=1)
+    box = tuple(float(v) for v in boxes[0])
+    config = FAST.replace(first_frame_iterations=5, anchor_positives=2,
+                          first_frame_blur_positives=3, online_first_layer=True)
+    tracker = DeepTracker(config, device='cpu', seed=0)
+    tracker.initialize(images[0], box)
+    anchor = tracker.learner.anchor.patches
+    stored = tracker.positives.gather(np.arange(8))[0]  # the box, 3 blurred, then mirrors
+    assert anchor.shape[0] == 2
+    torch.testing.assert_close(anchor[0], stored[0])
+    torch.testing.assert_close(anchor[1], stored[4])
+    # the pair is one patch and its mirror (slot 1 would be the first blurred copy)
+    torch.testing.assert_close(anchor[1], anchor[0].flip(-1))
+    assert not torch.allclose(stored[1], stored[0])

@@ -168,9 +168,9 @@ class DeepTracker:
                 self.positives = self.positives.mapped(self.net.first_layer, 'first')
                 self.negatives = self.negatives.mapped(self.net.first_layer, 'first')
         if config.anchor_positives > 0:
-            # The first box and its mirror, in the pools' current stage.
-            originals = positives.shape[0] // flips
-            slots = np.arange(flips) * originals  # the first box and its mirror
+            # The first box and its mirror (after any blurred copies), in the pools' current
+            # stage.
+            slots = np.arange(flips) * (positives.shape[0] // flips)
             self.learner.set_anchor(SampleSet(*self.positives.gather(slots)))
         with torch.no_grad():
             fused = self.net(patches[:1]).fused
