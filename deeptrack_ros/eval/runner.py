@@ -119,7 +119,7 @@ def resize_image(image: np.ndarray, scale: float) -> np.ndarray:
     height, width = image.shape[:2]
     size = (max(1, int(round(width * scale))), max(1, int(round(height * scale))))
     method = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    return np.ascontiguousarray(cv2.resize(image, size, interpolation=method))
+    return cv2.resize(image, size, interpolation=method)  # a new, contiguous array
 
 
 def gray_image(image: np.ndarray) -> np.ndarray:
@@ -127,8 +127,7 @@ def gray_image(image: np.ndarray) -> np.ndarray:
     luma, what a mono8 stream and OpenCV's conversion hold)."""
     import cv2
 
-    return np.ascontiguousarray(np.repeat(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[..., None],
-                                          3, axis=2))
+    return np.repeat(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
 
 
 def sequence_images(sequence: Sequence) -> Iterator[np.ndarray]:
