@@ -13,8 +13,8 @@ from deeptrack_ros.core import DeepTracker
 from deeptrack_ros.core.boxes import iou_xywh
 from deeptrack_ros.core.config import TrackerConfig
 from deeptrack_ros.core.correlation import (ORIENTATION_BINS, CorrelationRefiner,
-                                            crop_turned, opponent_cells, orientation_cells,
-                                            turn_orientations)
+                                            PreviousFrame, crop_turned, opponent_cells,
+                                            orientation_cells, turn_orientations)
 from deeptrack_ros.core.cues import Region, crop_patches
 from deeptrack_ros.core.sampling import draw_particles
 from test_core_tracker import FAST, run, synthetic_sequence
@@ -426,6 +426,86 @@ def test_learning_after_a_far_refine_of_the_same_image_reads_the_right_region():
     second.learn(frame, box)
     torch.testing.assert_close(first._translation.numerator, second._translation.numerator)
     torch.testing.assert_close(first._scale.numerator, second._scale.numerator)
+
+
+def _target_over_still_scene(frame, step):
+    """Frame `frame` of a low-contrast target moving `step` px a frame to the right in front
+    of a still textured scene with a bright lamp, and its box (40 x 30). The target fills the
+    top two thirds of its box; on the first frame the box's bottom third shows the lamp, as
+    OTB MotorRolling's first box shows a stage lamp below the bike."""
+    scene = _texture((200, 260), seed=5)
+    scene[100:112, 104:116] = 255
+    scene[104:108, 96:124] = 255
+    target = (96 + _texture((20, 40), seed=6, grain=6) * 0.25).astype(np.uint8)
+    x0, y0 = 90 + step * frame, 80
+    image = scene.copy()
+    image[y0:y0 + 20, x0:x0 + 40] = target
+    return image, (float(x0), float(y0), 40.0, 30.0)
+
+
+def _centre(box):
+    return box[0] + box[2] / 2.0, box[1] + box[3] / 2.0
+
+
+def _refined_after_two_frames(still_weight, step, scene=_target_over_still_scene):
+    """The translation filter's refinement on frame 3 from the true box, after learning
+    frames 1 and 2 at their true boxes as the tracker does (frame 2 with frame 1 as the
+    frame before)."""
+    refiner = CorrelationRefiner(CONFIG.replace(correlation_still_weight=still_weight,
+                                                correlation_peak_in_reach=True), CPU)
+    first, first_box = scene(0, step)
+    refiner.initialize(first, first_box)
+    second, second_box = scene(1, step)
+    refiner.start_frame()
+    refiner.learn(second, second_box,
+                  previous=PreviousFrame(first, _centre(first_box), first=True))
+    third, third_box = scene(2, step)
+    refiner.start_frame()
+    return refiner, refiner.refine(third, third_box, (40.0, 30.0))
+
+
+def test_cells_that_stay_with_the_scene_are_told_from_cells_that_move_with_the_target():
+    refiner, _ = _refined_after_two_frames(0.0, 4)
+    (first, first_box), (second, second_box) = _target_over_still_scene(0, 4), \
+        _target_over_still_scene(1, 4)
+    x, y = _centre(second_box)
+    maps, region = refiner._region_maps(second, x, y, 40.0, 30.0)
+    features = refiner._window_features(maps, region, x, y, 40.0, 30.0)
+    weights = refiner._still_weights(features, first, _centre(first_box), (x, y), 40.0, 30.0)
+    rows, cols = refiner.cells
+    # Cell centres in image px: the window is the box enlarged 2.5 times about its centre.
+    ys = y + ((torch.arange(rows) + 0.5) / rows - 0.5) * 75.0
+    xs = x + ((torch.arange(cols) + 0.5) / cols - 0.5) * 100.0
+    on_target = ((ys[:, None] > y - 15 + 3) & (ys[:, None] < y + 5 - 3)
+                 & (xs[None] > x - 20 + 3) & (xs[None] < x + 20 - 3))
+    outside = ~((ys[:, None] > y - 15 - 3) & (ys[:, None] < y + 15 + 3)
+                & (xs[None] > x - 20 - 3) & (xs[None] < x + 20 + 3))
+    assert float((weights[on_target] == 1.0).float().mean()) > 0.95
+    assert float((weights[outside] == 0.0).float().mean()) > 0.8
+    # A target that moves with the scene (a camera riding along) leaves nothing to tell.
+    assert refiner._still_weights(features, first, (x - 6.0, y), (x - 6.0, y), 40.0,
+                                  30.0) is None
+
+
+@pytest.mark.parametrize('step', [3, 4, 5])
+def test_still_cells_do_not_pull_the_box_back_to_where_the_target_was(step):
+    # Learned with every cell alike, the filters match the lamp and the scene where the
+    # target was and move the box back towards there; with still cells left out, they keep
+    # it on the target and recognise it better.
+    _, alike = _refined_after_two_frames(1.0, step)
+    _, moving = _refined_after_two_frames(0.0, step)
+    assert alike.shift[0] < -step
+    assert abs(moving.shift[0]) < 1.0 and abs(moving.shift[1]) < 1.0
+    assert moving.peak > 1.1 * alike.peak
+
+
+def test_a_target_moving_with_the_scene_is_learned_as_without_still_cells():
+    def riding(frame, step):
+        image, box = _target_over_still_scene(0, 0)
+        return _warp(image, shift=(step * frame, 0.0)), (box[0] + step * frame, *box[1:])
+    with_still = _refined_after_two_frames(0.0, 4, riding)[1]
+    alike = _refined_after_two_frames(1.0, 4, riding)[1]
+    assert with_still == alike
 
 
 def test_colour_tells_apart_targets_that_differ_only_in_hue():

@@ -188,6 +188,23 @@ def test_deterministic_on_cpu():
     assert other != first
 
 
+@pytest.mark.parametrize('still_weight', [1.0, 0.0])
+def test_a_refilled_image_buffer_tracks_like_fresh_images(still_weight):
+    # A camera driver or video reader may refill one array for every frame. The tracker must
+    # not take the refilled array for the frame it already computed cells of, nor compare a
+    # frame with itself for the filters' still cells.
+    images, boxes = synthetic_sequence(frames=12)
+    config = FAST.replace(first_frame_iterations=30, correlation_still_weight=still_weight)
+    fresh = [r.box for r in run(config, images, boxes[0])]
+    tracker = DeepTracker(config, device='cpu', seed=0)
+    buffer = images[0].copy()
+    refilled = [tracker.initialize(buffer, boxes[0]).box]
+    for image in images[1:]:
+        buffer[...] = image
+        refilled.append(tracker.track(buffer).box)
+    assert refilled == fresh
+
+
 def test_follows_synthetic_sequence():
     images, boxes = synthetic_sequence()
     results = run(FAST, images, boxes[0])

@@ -273,6 +273,22 @@ class TrackerConfig:
         'reported stays upright.', 0, 61)
     correlation_rotation_step: float = _f(
         4.0, 'Degrees between neighbouring angles of the rotation filter.', 0.5, 30.0)
+    correlation_still_weight: float = _f(
+        1.0, 'Weight, in the translation filter\'s training, of window cells that stayed with '
+        'the scene rather than moving with the target since the frame before (1 = every cell '
+        'alike): background the target moved away from matches itself where it was and pulls '
+        'the box back there. A still cell is one the frame before shows more alike where the '
+        'scene\'s motion carried it than where the target\'s motion did '
+        '(correlation_still_ratio); judged only on learned frames that follow a tracked one '
+        'and where the two motions differ by correlation_still_min_shift cells. The frame-1 '
+        'filter is solved again this way on frame 2.', 0.0, 1.0)
+    correlation_still_ratio: float = _f(
+        0.5, 'A cell is still where its squared feature difference to the frame before, along '
+        'the scene\'s motion, is below this fraction of the difference along the target\'s.',
+        0.01, 1.0)
+    correlation_still_min_shift: float = _f(
+        0.5, 'Smallest difference between the target\'s and the scene\'s motion since the '
+        'frame before (filter cells, on either axis) for judging still cells.', 0.0, 10.0)
 
     # --- structural, truncated loss (Sec. II-D) -------------------------------------------
     iou_positive: float = _f(0.5, 'IoU above which a sample is labelled positive (Eq. 6).',

@@ -52,6 +52,19 @@ class Refinement:
     angle: float = 0.0
 
 
+@dataclass(frozen=True)
+class PreviousFrame:
+    """The frame before the one being learned, for telling what moved with the target from
+    what stayed with the scene: its image, the target's centre in it (x, y) and how far the
+    whole image moved since (px, x and y); `first` when it is the frame the filters were
+    initialised on."""
+
+    image: np.ndarray
+    centre: tuple[float, float]
+    camera_shift: tuple[float, float] = (0.0, 0.0)
+    first: bool = False
+
+
 def orientation_cells(gray: torch.Tensor, cell: int) -> torch.Tensor:
     """HOG votes of a (1, H, W) gray image in [0, 1], summed over cell x cell blocks:
     (bins + 1, H // cell, W // cell).
@@ -220,6 +233,9 @@ class CorrelationRefiner:
         self._scale: _Filter | None = None
         self._cache: tuple[np.ndarray, tuple[float, float, float, float], torch.Tensor,
                            Region] | None = None
+        # Frame 1's box centre and translation features, until the next frame is learned:
+        # its still cells are only known then (correlation_still_weight).
+        self._first: tuple[tuple[float, float], torch.Tensor] | None = None
 
     def initialize(self, image: np.ndarray, box: Box) -> None:
         """Fix the filters' geometry from the first box and train them on it."""
@@ -268,6 +284,16 @@ class CorrelationRefiner:
                                      _hann(turns, self.device), config.correlation_lambda)
         self._cache = None
         self.learn(image, box, 1.0)
+        if config.correlation_still_weight < 1.0:
+            maps, region = self._region_maps(image, *_centre(box), w, h)
+            self._first = (_centre(box), self._window_features(maps, region, *_centre(box),
+                                                                w, h))
+
+    def start_frame(self) -> None:
+        """Forget the cells computed on the last frame. Within a frame `refine` and `learn`
+        share them; a caller may refill one image buffer for every frame, so the image's
+        identity alone does not say the frame is the same."""
+        self._cache = None
 
     def refine(self, image: np.ndarray, box: Box, size: tuple[float, float]) -> Refinement:
         """Move `box`'s centre to the translation filter's peak (when within
@@ -386,30 +412,87 @@ class CorrelationRefiner:
             cy = min(max(cy + shift_y, 0.0), float(height))
         return cx, cy, (shift_x, shift_y), peak, accepted
 
-    def learn(self, image: np.ndarray, box: Box, rate: float | None = None) -> None:
+    def learn(self, image: np.ndarray, box: Box, rate: float | None = None,
+              previous: PreviousFrame | None = None) -> None:
         """Blend the appearance at `box` into both filters (rate: correlation_learning_rate).
-        Reuses the maps `refine` computed for the same image when they cover the box."""
+        Reuses the maps `refine` computed for the same image when they cover the box.
+
+        With `previous` (the frame before, tracked) and correlation_still_weight < 1, the
+        translation filter learns the window's still cells at that weight (see
+        `_still_weights`); when `previous` is the first frame and nothing was learned since,
+        it first solves that frame again the same way, since one frame alone cannot tell the
+        target from the background in its box.
+        """
         rate = self.config.correlation_learning_rate if rate is None else rate
         x, y, w, h = (float(v) for v in box)
         cx, cy = x + w / 2.0, y + h / 2.0
         maps, region = self._region_maps(image, cx, cy, w, h)
-        self._translation.learn(self._window_features(maps, region, cx, cy, w, h), rate)
+        features = self._window_features(maps, region, cx, cy, w, h)
+        if previous is not None and self.config.correlation_still_weight < 1.0:
+            first, self._first = self._first, None
+            if first is not None and previous.first:
+                (first_x, first_y), first_features = first
+                carried = (first_x + previous.camera_shift[0],
+                           first_y + previous.camera_shift[1])
+                weights = self._still_weights(first_features, image, (cx, cy), carried, w, h)
+                if weights is not None:
+                    self._translation.learn(first_features * weights, 1.0)
+            carried = (cx - previous.camera_shift[0], cy - previous.camera_shift[1])
+            weights = self._still_weights(features, previous.image, previous.centre, carried,
+                                          w, h)
+            if weights is not None:
+                features = features * weights
+        self._translation.learn(features, rate)
         if self.config.correlation_scale:
             self._scale.learn(self._scale_features(maps, region, cx, cy, w, h), rate)
         if self._rotation is not None:
             self._rotation.learn(self._rotation_features(maps, region, cx, cy, w, h), rate)
 
+    def _still_weights(self, features: torch.Tensor, other: np.ndarray,
+                       target_centre: tuple[float, float], scene_centre: tuple[float, float],
+                       w: float, h: float) -> torch.Tensor | None:
+        """Per-cell weights (cells_h, cells_w) of a window's `features`: correlation_still_weight
+        where the cell stayed with the scene, 1 where it moved with the target; None where
+        the two motions are too alike to tell apart.
+
+        `other` is the neighbouring frame, `target_centre` the window's centre there under
+        the target's motion and `scene_centre` under the scene's. A cell is still when the
+        window at `scene_centre` matches it much better (correlation_still_ratio of the
+        squared difference) than the window at `target_centre`. Why: a correlation filter
+        learns its whole padded window, and background the target moves across (a still
+        camera, or a target that leaves what it stood in front of, as the stage lamp in OTB
+        MotorRolling's first box) matches itself best where it was, so it pulls the box back
+        there. Uniform cells match both alike and keep their weight.
+        """
+        config = self.config
+        pad = 1.0 + config.correlation_padding
+        apart_x = (target_centre[0] - scene_centre[0]) * self.cells[1] / (w * pad)
+        apart_y = (target_centre[1] - scene_centre[1]) * self.cells[0] / (h * pad)
+        if max(abs(apart_x), abs(apart_y)) < config.correlation_still_min_shift:
+            return None
+        along_target = self._window_features(*self._region_maps(other, *target_centre, w, h,
+                                                                 cache=False),
+                                             *target_centre, w, h)
+        along_scene = self._window_features(*self._region_maps(other, *scene_centre, w, h,
+                                                                cache=False),
+                                            *scene_centre, w, h)
+        target_error = ((features - along_target) ** 2).sum(dim=0)
+        scene_error = ((features - along_scene) ** 2).sum(dim=0)
+        still = scene_error < config.correlation_still_ratio * target_error
+        return torch.where(still, config.correlation_still_weight, 1.0)
+
     # ----------------------------------------------------------------------------------
-    def _region_maps(self, image: np.ndarray, cx: float, cy: float, w: float, h: float
-                     ) -> tuple[torch.Tensor, Region]:
+    def _region_maps(self, image: np.ndarray, cx: float, cy: float, w: float, h: float,
+                     cache: bool = True) -> tuple[torch.Tensor, Region]:
         """Orientation cells of the image around the padded window, at the filters' resolution
         (the returned region maps image pixels to cells). The region reaches far enough for
         the window after the largest accepted shift and for the largest box of the scale
         pyramid, so `learn` after `refine` on the same image reuses it when the box is within
-        that shift of the cached centre (the cache holds the last image and its cells)."""
+        that shift of the cached centre (the cache holds the last image and its cells; maps
+        made with `cache` false, of another frame, leave it alone)."""
         config = self.config
         cached = self._cache
-        if cached is not None and cached[0] is image:
+        if cache and cached is not None and cached[0] is image:
             ccx, ccy, cw, ch = cached[1]
             reach = config.correlation_max_shift
             if (abs(cw / w - 1.0) < 0.2 and abs(cx - ccx) <= reach * cw
@@ -434,7 +517,8 @@ class CorrelationRefiner:
             maps = torch.cat([maps, opponent_cells(pixels, cell, self.color_weight)])
         region = Region(pixel_region.x0, pixel_region.y0, pixel_region.scale_x / cell,
                         pixel_region.scale_y / cell, maps.shape[2], maps.shape[1])
-        self._cache = (image, (cx, cy, w, h), maps, region)
+        if cache:
+            self._cache = (image, (cx, cy, w, h), maps, region)
         return maps, region
 
     def _window_features(self, maps: torch.Tensor, region: Region, cx: float, cy: float,
@@ -486,3 +570,7 @@ class CorrelationRefiner:
 
     def _tensor(self, values: list) -> torch.Tensor:
         return torch.tensor(values, dtype=torch.float32, device=self.device)
+
+
+def _centre(box: Box) -> tuple[float, float]:
+    return float(box[0]) + float(box[2]) / 2.0, float(box[1]) + float(box[3]) / 2.0

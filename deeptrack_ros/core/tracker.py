@@ -21,7 +21,7 @@ from deeptrack_ros.core.augment import blurred_copies
 from deeptrack_ros.core.boxes import center_of, iou_torch, iou_xywh, validate_box
 from deeptrack_ros.core.config import DEFAULT_MODE, TrackerConfig, preset
 from deeptrack_ros.core.camera_motion import CameraMotion
-from deeptrack_ros.core.correlation import CorrelationRefiner
+from deeptrack_ros.core.correlation import CorrelationRefiner, PreviousFrame
 from deeptrack_ros.core.cues import is_gray
 from deeptrack_ros.core.learner import OnlineLearner, SampleSet, UpdateOutcome
 from deeptrack_ros.core.loss import labels_and_importance, sample_importance, structural_loss
@@ -124,6 +124,8 @@ class DeepTracker:
         self.state = TargetState.from_box(box)
         self._tracked_confidences: deque[float] = deque(maxlen=config.reliability_memory)
         self._frames_lost = 0
+        self._previous_image = self._kept_copy(image)
+        self._camera_shift = (0.0, 0.0)
         # Whether the network has scored the target at lost_score on a frame after the first.
         self._recognised = False
         self._velocity = (0.0, 0.0)
@@ -204,7 +206,18 @@ class DeepTracker:
         self._frame += 1
         frame = self._frame
         started = time.perf_counter()
+        if self.refiner is not None:
+            self.refiner.start_frame()
+        # The frame before, if the target was tracked in it, for the filters' still cells.
+        previous = None
+        if self._previous_image is not None and self._frames_lost == 0:
+            previous = PreviousFrame(self._previous_image, (self.state.cx, self.state.cy),
+                                     first=frame == 1)
+        self._previous_image = self._kept_copy(image)
+        self._camera_shift = (0.0, 0.0)
         hypotheses = self._motion_hypotheses(image)
+        if previous is not None:
+            previous = dataclasses.replace(previous, camera_shift=self._camera_shift)
         camera_ms = (time.perf_counter() - started) * 1e3
         searches = [self._predicted_state(state, image.shape[:2]) for state, _ in hypotheses]
         # One factor for the frame: the particles and the motion prior share it.
@@ -306,7 +319,7 @@ class DeepTracker:
             t3, outcome = self._learn(image, frame_scores, estimate, best, pick, pick_t,
                                       quality)
             if refined is not None:
-                self.refiner.learn(image, estimate_box)
+                self.refiner.learn(image, estimate_box, previous=previous)
                 self._learned_peaks.append(refined.peak)
         self._sync()
         t4 = time.perf_counter()
@@ -698,6 +711,14 @@ class DeepTracker:
         return motion_prior_scores(particles, scores,
                                    [(search.cx, search.cy) for search in searches], sigma)
 
+    def _kept_copy(self, image: np.ndarray) -> np.ndarray | None:
+        """A copy of the frame for the next one to compare with, when the filters judge still
+        cells (correlation_still_weight < 1); None otherwise. A copy, since a caller may
+        refill one image buffer for every frame."""
+        if not self.config.correlation_refine or self.config.correlation_still_weight >= 1.0:
+            return None
+        return image.copy()
+
     def _motion_hypotheses(self, image: np.ndarray) -> list[tuple[TargetState, int]]:
         """Where the target may be before this frame is searched, each with its number of
         particles: where it was in the image and, with camera motion measured
@@ -715,6 +736,7 @@ class DeepTracker:
         if self.camera is None:
             return [(self.state, config.num_particles)]
         dx, dy, _ = self.camera.shift(image)
+        self._camera_shift = (dx, dy)
         if dx == 0.0 and dy == 0.0:
             return [(self.state, config.num_particles)]
         height, width = image.shape[:2]
