@@ -125,7 +125,6 @@ class DeepTracker:
         self._tracked_confidences: deque[float] = deque(maxlen=config.reliability_memory)
         self._frames_lost = 0
         self._previous_image = self._kept_copy(image)
-        self._camera_shift = (0.0, 0.0)
         # Whether the network has scored the target at lost_score on a frame after the first.
         self._recognised = False
         self._velocity = (0.0, 0.0)
@@ -208,16 +207,14 @@ class DeepTracker:
         started = time.perf_counter()
         if self.refiner is not None:
             self.refiner.start_frame()
+        shift = self._scene_shift(image)
         # The frame before, if the target was tracked in it, for the filters' still cells.
         previous = None
         if self._previous_image is not None and self._frames_lost == 0:
             previous = PreviousFrame(self._previous_image, (self.state.cx, self.state.cy),
-                                     first=frame == 1)
+                                     shift, first=frame == 1)
         self._previous_image = self._kept_copy(image)
-        self._camera_shift = (0.0, 0.0)
-        hypotheses = self._motion_hypotheses(image)
-        if previous is not None:
-            previous = dataclasses.replace(previous, camera_shift=self._camera_shift)
+        hypotheses = self._motion_hypotheses(shift, image.shape[:2])
         camera_ms = (time.perf_counter() - started) * 1e3
         searches = [self._predicted_state(state, image.shape[:2]) for state, _ in hypotheses]
         # One factor for the frame: the particles and the motion prior share it.
@@ -719,10 +716,19 @@ class DeepTracker:
             return None
         return image.copy()
 
-    def _motion_hypotheses(self, image: np.ndarray) -> list[tuple[TargetState, int]]:
+    def _scene_shift(self, image: np.ndarray) -> tuple[float, float]:
+        """How far the whole image moved since the last frame (px; none without camera
+        motion measured, see `CameraMotion`)."""
+        if self.camera is None:
+            return (0.0, 0.0)
+        dx, dy, _ = self.camera.shift(image)
+        return (dx, dy)
+
+    def _motion_hypotheses(self, shift: tuple[float, float], image_size: tuple[int, int]
+                           ) -> list[tuple[TargetState, int]]:
         """Where the target may be before this frame is searched, each with its number of
-        particles: where it was in the image and, with camera motion measured
-        (`CameraMotion`), where the image's shift since the last frame carried it.
+        particles: where it was in the image and, with camera motion measured, where the
+        image's `shift` since the last frame (`_scene_shift`) carried it.
 
         A camera that shakes or rides along moves the target by as much as the scene, one
         that pans to keep the target in view (a servoing robot, an operator) moves the scene
@@ -733,13 +739,10 @@ class DeepTracker:
         target's own motion in the scene.
         """
         config = self.config
-        if self.camera is None:
-            return [(self.state, config.num_particles)]
-        dx, dy, _ = self.camera.shift(image)
-        self._camera_shift = (dx, dy)
+        dx, dy = shift
         if dx == 0.0 and dy == 0.0:
             return [(self.state, config.num_particles)]
-        height, width = image.shape[:2]
+        height, width = image_size
         carried = dataclasses.replace(self.state,
                                       cx=min(max(self.state.cx + dx, 0.0), float(width)),
                                       cy=min(max(self.state.cy + dy, 0.0), float(height)))
