@@ -254,3 +254,27 @@ def test_pool_mapped_keeps_slots_and_metadata():
     assert np.array_equal(mapped.quality, pool.quality)
     mapped.add(torch.zeros(1, 4), torch.ones(1), torch.ones(1), 3, 1.0)
     assert mapped.frames.tolist() == [2, 2, 3, 1]  # continues at the source's next slot
+
+
+def test_without_a_cap_the_particle_cloud_scales_with_the_target():
+    """A camera of twice the resolution (or a target at half the distance) doubles both the
+    target's height and its motion in pixels; with `sigma_xy_max` 0 the search doubles too,
+    while the paper's cap holds it at the same pixels."""
+    from deeptrack_ros.core.sampling import TargetState, draw_particles, position_sigma
+
+    uncapped = TrackerConfig(sigma_xy_max=0.0, sigma_xy_height_fraction=0.3)
+    assert position_sigma(100.0, uncapped) == pytest.approx(30.0)
+    assert position_sigma(400.0, uncapped) == pytest.approx(120.0)
+    capped = TrackerConfig(sigma_xy_max=20.0, sigma_xy_height_fraction=0.3)
+    assert position_sigma(30.0, capped) == pytest.approx(9.0)
+    assert position_sigma(400.0, capped) == pytest.approx(20.0)
+
+    def offsets(config, scale):
+        state = TargetState(cx=500.0 * scale, cy=500.0 * scale, height=100.0 * scale,
+                            aspect=0.5)
+        boxes = draw_particles(state, 2000, config, np.random.default_rng(7),
+                               (int(1000 * scale), int(1000 * scale)))
+        return boxes[:, :2] + boxes[:, 2:] / 2 - 500.0 * scale
+
+    np.testing.assert_allclose(offsets(uncapped, 2.0), 2.0 * offsets(uncapped, 1.0))
+    assert not np.allclose(offsets(capped, 2.0), 2.0 * offsets(capped, 1.0))

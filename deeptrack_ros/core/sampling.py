@@ -35,8 +35,11 @@ class TargetState:
 
 
 def position_sigma(height: float, config: TrackerConfig) -> float:
-    """min(10, 0.5 h): the deviation of x and y."""
-    return min(config.sigma_xy_max, config.sigma_xy_height_fraction * height)
+    """min(10, 0.5 h): the deviation of x and y. Without the cap (`sigma_xy_max` 0) it is a
+    fraction of the height alone: a target moves as many of its own sizes a frame at every
+    camera resolution and distance, while pixels a frame double with the resolution."""
+    fraction = config.sigma_xy_height_fraction * height
+    return min(config.sigma_xy_max, fraction) if config.sigma_xy_max > 0 else fraction
 
 
 def draw_particles(state: TargetState, count: int, config: TrackerConfig,
