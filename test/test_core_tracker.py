@@ -541,6 +541,23 @@ def test_the_search_widens_with_the_targets_speed():
     assert min(iou_xywh(r.box, b) for r, b in zip(fixed, boxes)) < 0.5
 
 
+def test_the_shipped_search_is_the_same_in_object_sizes_at_twice_the_resolution():
+    """A camera of twice the resolution doubles the target's height and its motion in pixels;
+    `best`'s particle cloud doubles with them (0.3 h, no cap in pixels)."""
+    images, boxes = synthetic_sequence(frames=2)
+    doubled = [np.repeat(np.repeat(image, 2, axis=0), 2, axis=1) for image in images]
+    recorded = run(FAST, images, boxes[0])[1]
+    sharper = run(FAST, doubled, boxes[0] * 2.0)[1]
+
+    def deviation(result):
+        centres = result.particles[:, :2] + result.particles[:, 2:] / 2
+        return np.std(centres, axis=0)
+
+    height = boxes[0][3]
+    np.testing.assert_allclose(deviation(recorded), 0.3 * height, rtol=0.1)
+    np.testing.assert_allclose(deviation(sharper), 2 * 0.3 * height, rtol=0.1)
+
+
 def test_on_estimate_reports_the_box_before_the_update():
     images, boxes = synthetic_sequence(frames=4)
     tracker = DeepTracker(FAST.replace(first_frame_iterations=10), device='cpu', seed=0)
