@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from deeptrack_ros.core.boxes import center_of
 from deeptrack_ros.core.config import TrackerConfig
 from deeptrack_ros.core.cues import (Region, central_differences, crop_patches, extract_region,
                                      luminance, sample_windows)
@@ -285,9 +286,9 @@ class CorrelationRefiner:
         self._cache = None
         self.learn(image, box, 1.0)
         if config.correlation_still_weight < 1.0:
-            maps, region = self._region_maps(image, *_centre(box), w, h)
-            self._first = (_centre(box), self._window_features(maps, region, *_centre(box),
-                                                                w, h))
+            centre = center_of([float(v) for v in box])
+            maps, region = self._region_maps(image, *centre, w, h)
+            self._first = (centre, self._window_features(maps, region, *centre, w, h))
 
     def start_frame(self) -> None:
         """Forget the cells computed on the last frame. Within a frame `refine` and `learn`
@@ -570,7 +571,3 @@ class CorrelationRefiner:
 
     def _tensor(self, values: list) -> torch.Tensor:
         return torch.tensor(values, dtype=torch.float32, device=self.device)
-
-
-def _centre(box: Box) -> tuple[float, float]:
-    return float(box[0]) + float(box[2]) / 2.0, float(box[1]) + float(box[3]) / 2.0
