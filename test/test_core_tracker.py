@@ -679,6 +679,28 @@ def test_blurred_first_frame_positives_teach_the_blurred_look_of_the_target():
     assert blurred_confidence(8) > blurred_confidence(0) + 0.1  # measured 0.42 against 0.13
 
 
+def test_rotated_first_frame_positives_teach_the_rotated_look_of_the_target():
+    from deeptrack_ros.core.augment import rotated_window
+
+    images, boxes = synthetic_sequence(frames=1)
+    box = tuple(float(v) for v in boxes[0])
+    turned = [rotated_window(images[0], box, degrees) for degrees in (-25.0, 12.0, 28.0)]
+
+    def turned_confidence(count):
+        config = FAST.replace(first_frame_rotation_positives=count,
+                              first_frame_rotation_degrees=30.0)
+        tracker = DeepTracker(config, device='cpu', seed=0)
+        tracker.initialize(images[0], box)
+        assert tracker.pool_sizes()['positive'][0] == 2 * (1 + count)  # with the mirrors
+        patches = torch.cat([tracker.scorer.crop_around(image, boxes[:1], box)
+                             for image in turned])
+        with torch.no_grad():
+            scores = deeptrack_score(tracker.net(patches).fused)
+        return float(torch.clamp(scores / math.e, 0, 1).mean())
+
+    assert turned_confidence(8) > turned_confidence(0) + 0.1  # measured 0.69 against 0.24
+
+
 def test_the_anchor_keeps_the_first_box_and_its_mirror_beside_blurred_positives():
     images, boxes = synthetic_sequence(frames=1)
     box = tuple(float(v) for v in boxes[0])

@@ -1,4 +1,4 @@
-"""Motion-blurred copies of the first frame, for the first frame's extra positives.
+"""Motion-blurred and rotated copies of the first frame, for the first frame's extra positives.
 
 The network starts from random weights and frame 1 gives it one positive (and its mirror).
 What changes first about a target is often not its pose but its sharpness: a target that
@@ -6,7 +6,9 @@ starts to move fast, or a camera that shakes, smears it along the motion. A copy
 frame blurred along a random direction shows the network that look of the same target before
 it meets it (first-frame augmentation, as trackers that learn online commonly do beyond the
 mirror the paper uses). Only the window around the box is blurred, so the cost does not depend
-on the image's size. numpy and torch only, like the rest of the core.
+on the image's size. A copy rotated about the box's centre shows it the target turned in the
+image plane, as a turning vehicle, a tilting head or a rolling camera will show it. numpy and
+torch only, like the rest of the core.
 """
 
 from __future__ import annotations
@@ -73,4 +75,52 @@ def blurred_copies(image: np.ndarray, box: tuple[float, float, float, float], co
         length = side * max_length * float(rng.uniform(0.2, 1.0))
         angle = float(rng.uniform(0.0, math.pi))
         copies.append(blurred_window(image, box, max(length, 1.0), angle))
+    return copies
+
+
+def rotated_window(image: np.ndarray, box: tuple[float, float, float, float], degrees: float,
+                   margin: float = 1.0) -> np.ndarray:
+    """A copy of `image` whose window around `box` (grown by `margin` of its size on each
+    side) shows the scene rotated by `degrees` (counter-clockwise on screen) about the box's
+    centre, sampled bilinearly, with the image's edge pixels repeated beyond its border."""
+    height, width = image.shape[:2]
+    x, y, w, h = box
+    x0 = max(0, int(math.floor(x - margin * w)))
+    y0 = max(0, int(math.floor(y - margin * h)))
+    x1 = min(width, int(math.ceil(x + w + margin * w)))
+    y1 = min(height, int(math.ceil(y + h + margin * h)))
+    out = image.copy()
+    if x1 <= x0 or y1 <= y0:
+        return out
+    cx, cy = x + w / 2.0, y + h / 2.0
+    angle = math.radians(degrees)
+    cos, sin = math.cos(angle), math.sin(angle)
+    # Each window pixel shows the scene point that the rotation carries onto it: rotate its
+    # offset from the centre back by the angle (y grows downwards, so counter-clockwise on
+    # screen is a negative angle in these coordinates).
+    ys, xs = torch.meshgrid(torch.arange(y0, y1, dtype=torch.float32) - cy,
+                            torch.arange(x0, x1, dtype=torch.float32) - cx, indexing='ij')
+    source_x = cx + cos * xs - sin * ys
+    source_y = cy + sin * xs + cos * ys
+    grid = torch.stack([source_x / max(width - 1, 1) * 2.0 - 1.0,
+                        source_y / max(height - 1, 1) * 2.0 - 1.0], dim=-1)[None]
+    scene = torch.from_numpy(np.ascontiguousarray(image)).float()
+    scene = scene.reshape(height, width, -1).permute(2, 0, 1)[None]
+    rotated = F.grid_sample(scene, grid, mode='bilinear', padding_mode='border',
+                            align_corners=True)[0].permute(1, 2, 0)
+    pixels = rotated.round().clamp(0, 255).to(torch.uint8).numpy()
+    out[y0:y1, x0:x1] = pixels.reshape(out[y0:y1, x0:x1].shape)
+    return out
+
+
+def rotated_copies(image: np.ndarray, box: tuple[float, float, float, float], count: int,
+                   max_degrees: float, rng: np.random.Generator) -> list[np.ndarray]:
+    """`count` copies of `image` rotated about `box`'s centre, each by an angle drawn
+    uniformly between a fifth of `max_degrees` and all of it, alternately counter-clockwise
+    and clockwise so that both turns are always shown. The rotated window reaches 1.5 box
+    sizes beyond the box, farther than any crop of the box takes context from."""
+    copies = []
+    for index in range(count):
+        degrees = float(rng.uniform(0.2, 1.0)) * max_degrees * (1 if index % 2 == 0 else -1)
+        copies.append(rotated_window(image, box, degrees, margin=1.5))
     return copies

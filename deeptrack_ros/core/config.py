@@ -365,6 +365,16 @@ class TrackerConfig:
         0.25, 'Longest blur of first_frame_blur_positives, as a fraction of the box\'s '
         'shorter side (each copy draws its length between a fifth of this and all of it).',
         0.0, 2.0)
+    first_frame_rotation_positives: int = _f(
+        0, 'Extra positives on frame 1: the first box in this many copies of the first image '
+        'rotated about its centre (alternately either way, up to first_frame_rotation_degrees; '
+        'each with its mirror under flip_positives). In-plane rotation is among the commonest '
+        'appearance changes (a turning vehicle, a tilting head, a rolling camera); the network, '
+        'trained on one upright positive, otherwise meets it only after it has to find it '
+        '(0 = none, as in the paper).', 0, 256)
+    first_frame_rotation_degrees: float = _f(
+        30.0, 'Largest rotation of first_frame_rotation_positives, in degrees (each copy draws '
+        'its angle between a fifth of this and all of it).', 0.0, 180.0)
     first_frame_negative_spread: float = _f(
         3.0, 'Frame-1 negatives are drawn with the position deviation multiplied by this '
         'factor (1 = the motion model itself). The paper only says frame-1 samples; drawn at '

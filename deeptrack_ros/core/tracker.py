@@ -17,7 +17,7 @@ from typing import Callable, NamedTuple, Sequence
 import numpy as np
 import torch
 
-from deeptrack_ros.core.augment import blurred_copies
+from deeptrack_ros.core.augment import blurred_copies, rotated_copies
 from deeptrack_ros.core.boxes import center_of, iou_torch, iou_xywh, validate_box
 from deeptrack_ros.core.config import DEFAULT_MODE, TrackerConfig, preset
 from deeptrack_ros.core.camera_motion import CameraMotion
@@ -140,6 +140,8 @@ class DeepTracker:
             self.camera.reset(image)
         self.scorer = FrameScorer(self.net, config, self.gray, self.device)
         self.refiner: CorrelationRefiner | None = None
+        # Rotated copies draw from the generator before the negatives (none by default).
+        rotated = self._rotated_images(image, box)
         if config.correlation_refine:
             self.refiner = CorrelationRefiner(config, self.device, self.gray)
             self.refiner.initialize(image, box)
@@ -154,8 +156,8 @@ class DeepTracker:
         boxes = torch.as_tensor(boxes_np, dtype=torch.float32, device=self.device)
         # Frame-1 samples at the same working scale as the later frames' scored windows.
         patches = self.scorer.crop_around(image, boxes_np, box)
-        positives = self._with_flip(torch.cat([patches[:1], self._blurred_positives(image,
-                                                                                  box)]))
+        positives = self._with_flip(torch.cat([patches[:1], self._blurred_positives(image, box),
+                                               self._rotated_positives(rotated, box)]))
         cue_done = time.perf_counter()
         current = self._store_samples(positives, patches[1:], boxes[1:], boxes[0], 1.0)
         outcome = self.learner.lazy_update(self.learner.frame_loss(current), self.positives,
@@ -389,6 +391,24 @@ class DeepTracker:
         return torch.cat([self.scorer.crop_around(copy, one, box) for copy in
                           blurred_copies(image, box, count, config.first_frame_blur_length,
                                          self.rng)])
+
+    def _rotated_images(self, image: np.ndarray, box: Box) -> list[np.ndarray]:
+        """Copies of the first image rotated about the box's centre (none unless
+        first_frame_rotation_positives > 0; see the config)."""
+        config = self.config
+        if config.first_frame_rotation_positives <= 0 or config.first_frame_rotation_degrees <= 0:
+            return []
+        return rotated_copies(image, box, config.first_frame_rotation_positives,
+                              config.first_frame_rotation_degrees, self.rng)
+
+    def _rotated_positives(self, rotated: Sequence[np.ndarray], box: Box) -> torch.Tensor:
+        """The first box's patches in the rotated copies of the first image."""
+        config = self.config
+        patch_shape = (NUM_CUES, config.patch_size, config.patch_size)
+        if not rotated:
+            return torch.empty((0, *patch_shape), device=self.device)
+        one = np.asarray(box, dtype=np.float64)[None]
+        return torch.cat([self.scorer.crop_around(copy, one, box) for copy in rotated])
 
     def _patch_samples(self, image: np.ndarray, frame_scores: FrameScores,
                        estimate: torch.Tensor, best: int, pick: torch.Tensor
