@@ -82,7 +82,8 @@ def rotated_window(image: np.ndarray, box: tuple[float, float, float, float], de
                    margin: float = 1.0) -> np.ndarray:
     """A copy of `image` whose window around `box` (grown by `margin` of its size on each
     side) shows the scene rotated by `degrees` (counter-clockwise on screen) about the box's
-    centre, sampled bilinearly, with the image's edge pixels repeated beyond its border."""
+    centre, sampled bilinearly, with the image's edge pixels repeated beyond its border. Unlike
+    the blur, the sampling reads the whole image (once per copy, on frame 1 only)."""
     height, width = image.shape[:2]
     x, y, w, h = box
     x0 = max(0, int(math.floor(x - margin * w)))
