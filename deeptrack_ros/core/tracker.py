@@ -156,8 +156,9 @@ class DeepTracker:
         boxes = torch.as_tensor(boxes_np, dtype=torch.float32, device=self.device)
         # Frame-1 samples at the same working scale as the later frames' scored windows.
         patches = self.scorer.crop_around(image, boxes_np, box)
-        positives = self._with_flip(torch.cat([patches[:1], self._blurred_positives(image, box),
-                                               self._rotated_positives(rotated, box)]))
+        extra = self._blurred_images(image, box) + rotated
+        positives = self._with_flip(torch.cat([patches[:1],
+                                               self._first_box_patches(extra, box)]))
         cue_done = time.perf_counter()
         current = self._store_samples(positives, patches[1:], boxes[1:], boxes[0], 1.0)
         outcome = self.learner.lazy_update(self.learner.frame_loss(current), self.positives,
@@ -379,18 +380,14 @@ class DeepTracker:
             return torch.cat([positive, positive.flip(-1)])
         return positive
 
-    def _blurred_positives(self, image: np.ndarray, box: Box) -> torch.Tensor:
-        """The first box's patches in motion-blurred copies of the first image (none unless
-        first_frame_blur_positives > 0; see the config)."""
+    def _blurred_images(self, image: np.ndarray, box: Box) -> list[np.ndarray]:
+        """Motion-blurred copies of the first image (none unless first_frame_blur_positives
+        > 0; see the config)."""
         config = self.config
-        count = config.first_frame_blur_positives
-        patch_shape = (NUM_CUES, config.patch_size, config.patch_size)
-        if count <= 0 or config.first_frame_blur_length <= 0:
-            return torch.empty((0, *patch_shape), device=self.device)
-        one = np.asarray(box, dtype=np.float64)[None]
-        return torch.cat([self.scorer.crop_around(copy, one, box) for copy in
-                          blurred_copies(image, box, count, config.first_frame_blur_length,
-                                         self.rng)])
+        if config.first_frame_blur_positives <= 0 or config.first_frame_blur_length <= 0:
+            return []
+        return blurred_copies(image, box, config.first_frame_blur_positives,
+                              config.first_frame_blur_length, self.rng)
 
     def _rotated_images(self, image: np.ndarray, box: Box) -> list[np.ndarray]:
         """Copies of the first image rotated about the box's centre (none unless
@@ -401,14 +398,14 @@ class DeepTracker:
         return rotated_copies(image, box, config.first_frame_rotation_positives,
                               config.first_frame_rotation_degrees, self.rng)
 
-    def _rotated_positives(self, rotated: Sequence[np.ndarray], box: Box) -> torch.Tensor:
-        """The first box's patches in the rotated copies of the first image."""
+    def _first_box_patches(self, copies: Sequence[np.ndarray], box: Box) -> torch.Tensor:
+        """The first box's patches in copies of the first image (blurred or rotated)."""
         config = self.config
-        patch_shape = (NUM_CUES, config.patch_size, config.patch_size)
-        if not rotated:
-            return torch.empty((0, *patch_shape), device=self.device)
+        if not copies:
+            return torch.empty((0, NUM_CUES, config.patch_size, config.patch_size),
+                               device=self.device)
         one = np.asarray(box, dtype=np.float64)[None]
-        return torch.cat([self.scorer.crop_around(copy, one, box) for copy in rotated])
+        return torch.cat([self.scorer.crop_around(copy, one, box) for copy in copies])
 
     def _patch_samples(self, image: np.ndarray, frame_scores: FrameScores,
                        estimate: torch.Tensor, best: int, pick: torch.Tensor
