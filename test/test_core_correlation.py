@@ -267,13 +267,15 @@ def test_a_far_jump_while_lost_needs_a_peak_like_the_learned_ones():
     # One pass of the translation filter: the ratios below are calibrated on it. With three
     # passes the learned frame's box settles where the filters were solved, whose peak
     # (1.05) then sits above a warped reappearance's (0.81), and a ratio of 0.9 doubts both.
-    def jump(ratio, frames_lost, noise):
+    def jump(ratio, frames_lost, noise, frames_followed=0, doubt_followed=False):
         tracker, image, scores, (x, y, w, h) = _first_frame_scored(
-            correlation_jump_peak=ratio, correlation_refine_passes=1)
+            correlation_jump_peak=ratio, correlation_refine_passes=1,
+            correlation_jump_doubt_followed=doubt_followed)
         assert tracker.track(image).learned
         moved = _warp(image, shift=(25.0, 0.0))
         noisy = moved + np.random.default_rng(0).normal(0.0, noise, moved.shape)
         tracker._frames_lost = frames_lost
+        tracker._frames_followed = frames_followed
         box, _, _, doubted, _ = tracker._refine(np.clip(noisy, 0, 255).astype(np.uint8),
                                              scores, (x + 25, y, w, h), 1.0)
         return box[0] - x, doubted, tracker.config.correlation_max_shift * w
@@ -292,6 +294,15 @@ def test_a_far_jump_while_lost_needs_a_peak_like_the_learned_ones():
     assert abs(moved_by) <= reach + 1e-6 and doubted
     # A tracked (not lost) target's far jump is never doubted.
     moved_by, doubted, reach = jump(0.9, 0, 40.0)
+    assert abs(moved_by - 25) < 3 and not doubted
+    # Right after frames only the filters followed (the network unsure): believed as after
+    # tracked frames, unless correlation_jump_doubt_followed counts them as lost.
+    moved_by, doubted, reach = jump(0.9, 0, 40.0, frames_followed=3)
+    assert abs(moved_by - 25) < 3 and not doubted
+    moved_by, doubted, reach = jump(0.9, 0, 40.0, frames_followed=3, doubt_followed=True)
+    assert abs(moved_by) <= reach + 1e-6 and doubted
+    # The clean reappearance is believed either way.
+    moved_by, doubted, reach = jump(0.9, 0, 0.0, frames_followed=3, doubt_followed=True)
     assert abs(moved_by - 25) < 3 and not doubted
 
 
@@ -330,6 +341,7 @@ def test_filters_that_recognise_the_target_keep_following_it_when_the_network_is
     tracker, results = run_unsure(0.5)
     assert not any(r.lost for r in results)
     assert tracker._frames_lost == 0
+    assert tracker._frames_followed == len(results)   # counted for the doubt of far jumps
     truth = boxes[-1]
     assert abs(tracker.state.cx - (truth[0] + truth[2] / 2)) < 3.0
     assert abs(tracker.state.cy - (truth[1] + truth[3] / 2)) < 3.0
@@ -338,6 +350,7 @@ def test_filters_that_recognise_the_target_keep_following_it_when_the_network_is
     tracker, results = run_unsure(0.0)
     assert all(r.lost for r in results)
     assert tracker._frames_lost == len(results)
+    assert tracker._frames_followed == 0
     assert abs(tracker.state.cx - (boxes[1][0] + boxes[1][2] / 2)) < 3.0
 
 

@@ -124,6 +124,7 @@ class DeepTracker:
         self.state = TargetState.from_box(box)
         self._tracked_confidences: deque[float] = deque(maxlen=config.reliability_memory)
         self._frames_lost = 0
+        self._frames_followed = 0
         self._previous_image = self._kept_copy(image)
         # Whether the network has scored the target at lost_score on a frame after the first.
         self._recognised = False
@@ -323,6 +324,8 @@ class DeepTracker:
                 self._learned_peaks.append(refined.peak)
         self._sync()
         t4 = time.perf_counter()
+        # Frames in a row the network did not recognise and only the filters followed.
+        self._frames_followed = self._frames_followed + 1 if followed and not lost else 0
         if lost:
             # A lost frame's estimate is probably background: keep searching where the
             # target was last seen (occlusions end there), ever wider, instead of following it.
@@ -662,8 +665,11 @@ class DeepTracker:
     def _jump_doubted(self, peak: float) -> bool:
         """Whether the filters' `peak` at a far jump while lost is too low for a recognised
         target: below correlation_jump_peak of their usual peak (never with no lost frame
-        before, no learned history, or the ratio 0)."""
-        return self._frames_lost > 0 and self._peak_below(peak, self.config.correlation_jump_peak)
+        before, no learned history, or the ratio 0). With correlation_jump_doubt_followed a
+        frame the filters only followed counts as lost here."""
+        unrecognised = self._frames_lost > 0 or (self.config.correlation_jump_doubt_followed
+                                                 and self._frames_followed > 0)
+        return unrecognised and self._peak_below(peak, self.config.correlation_jump_peak)
 
     def _learning_refused(self, peak: float) -> bool:
         """Whether the filters' `peak` is too low for the frame to be learned: below
