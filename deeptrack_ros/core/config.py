@@ -768,20 +768,20 @@ _BEST_CHANGES: dict[str, Any] = {
     # 0.845 / 0.641. A fixed 30 px instead: every second frame 0.829, forward 0.854 (Couple and
     # Coke lost on one seed each): a wide search for every target lets distractors win.
     'search_speed_gain': 1.5,
-    # Session 28: correlation_jump_peak also doubts a far jump right after frames the network
-    # did not recognise and only the filters followed, as it does after lost frames. The
-    # network's first confident place after such a stretch is background as often as after
-    # a lost one: OTB Crossing played backwards, seed 2, the network's confidence is about 0
-    # on frames 73 to 79 while the filters keep the box on the walker; on frame 80 it scores
-    # the car passing behind him, 31 px above, at 0.31, and the box jumped onto it (the
-    # filters' peak there 0.13, under half of their usual 0.32 to 0.37) and stayed lost to
-    # the end: P@20 0.67 -> 1.00. Costs where the network was right and the filters no longer recognise a target
-    # that changed (OTB Deer seed 2 forward 0.87 -> 0.79, Couple in gray). On an Intel Xeon
-    # host, P@20 / AUC, seeds 0-5: forward 0.881 / 0.680 -> 0.884 / 0.682, reversed 0.894 /
-    # 0.678 -> 0.907 / 0.689, half the resolution 0.869 / 0.667 -> 0.876 / 0.673, gray 0.840
-    # / 0.647 -> 0.833 / 0.641; seeds 0-2: twice the resolution 0.880 / 0.676 level, every
-    # second frame 0.848 / 0.647 -> 0.850 / 0.650, every third 0.831 / 0.635 -> 0.829 /
-    # 0.630 (docs/accuracy-history.md, session 28).
+    # Session 28: correlation_jump_peak also doubts a far jump right after frames the network did
+    # not recognise and only the filters followed, as it does after lost frames. The network's
+    # first confident place after such a stretch is background as often as after a lost one: OTB
+    # Crossing played backwards, seed 2, the network's confidence is about 0 on frames 73 to 79
+    # while the filters keep the box on the walker; on frame 80 it scores the car passing behind
+    # him, 31 px above, at 0.31, and the box jumped onto it (the filters' peak there 0.13, under
+    # half of their 0.30 to 0.37 on frames 60 to 71) and stayed lost to the end: P@20 0.67 ->
+    # 1.00. Costs where
+    # the network was right and the filters no longer recognise a target that changed (OTB Deer
+    # seed 2 forward 0.87 -> 0.79, Couple in gray). On an Intel Xeon host, P@20 / AUC, seeds 0-5:
+    # forward 0.881 / 0.680 -> 0.884 / 0.682, reversed 0.894 / 0.678 -> 0.907 / 0.689, half the
+    # resolution 0.869 / 0.667 -> 0.876 / 0.673, gray 0.840 / 0.647 -> 0.833 / 0.641; seeds 0-2:
+    # twice the resolution 0.880 / 0.676 level, every second frame 0.848 / 0.647 -> 0.850 / 0.650,
+    # every third 0.831 / 0.635 -> 0.829 / 0.630 (docs/accuracy-history.md, session 28).
     'correlation_jump_doubt_followed': True,
 }
 
