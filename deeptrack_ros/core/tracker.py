@@ -325,7 +325,7 @@ class DeepTracker:
         self._sync()
         t4 = time.perf_counter()
         # Frames in a row the network did not recognise and only the filters followed.
-        self._frames_followed = self._frames_followed + 1 if followed and not lost else 0
+        self._frames_followed = self._frames_followed + 1 if followed else 0
         if lost:
             # A lost frame's estimate is probably background: keep searching where the
             # target was last seen (occlusions end there), ever wider, instead of following it.
@@ -627,7 +627,8 @@ class DeepTracker:
         network scores the box there, so confidence and loss describe the box reported.
         With correlation_scale the size comes from the last state times the scale filter's
         factor: the particles' 1 % scale noise is not evidence of a size change.
-        While the target is lost, a jump that wins is still doubted when the filters' peak
+        While the target is lost (or, with correlation_jump_doubt_followed, right after frames
+        only the filters followed), a jump that wins is still doubted when the filters' peak
         there is well below what they peak at on the target (correlation_jump_peak): the
         box then stays where the target was and the frame counts as lost. Only then: a
         tracked target that moves far while its appearance changes must be followed.
