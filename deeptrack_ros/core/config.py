@@ -775,13 +775,13 @@ _BEST_CHANGES: dict[str, Any] = {
     # while the filters keep the box on the walker; on frame 80 it scores the car passing behind
     # him, 31 px above, at 0.31, and the box jumped onto it (the filters' peak there 0.13, under
     # half of their 0.30 to 0.37 on frames 60 to 71) and stayed lost to the end: P@20 0.67 ->
-    # 1.00. Costs where
-    # the network was right and the filters no longer recognise a target that changed (OTB Deer
-    # seed 2 forward 0.87 -> 0.79, Couple in gray). On an Intel Xeon host, P@20 / AUC, seeds 0-5:
-    # forward 0.881 / 0.680 -> 0.884 / 0.682, reversed 0.894 / 0.678 -> 0.907 / 0.689, half the
-    # resolution 0.869 / 0.667 -> 0.876 / 0.673, gray 0.840 / 0.647 -> 0.833 / 0.641; seeds 0-2:
-    # twice the resolution 0.880 / 0.676 level, every second frame 0.848 / 0.647 -> 0.850 / 0.650,
-    # every third 0.831 / 0.635 -> 0.829 / 0.630 (docs/accuracy-history.md, session 28).
+    # 1.00. Costs where the jump went towards the target but the filters no longer recognise it as
+    # it has changed (OTB Deer seed 2 forward 0.87 -> 0.79, Couple in gray). On an Intel Xeon
+    # host, P@20 / AUC, seeds 0-5: forward 0.881 / 0.680 -> 0.884 / 0.682, reversed 0.894 / 0.678
+    # -> 0.907 / 0.689, half the resolution 0.869 / 0.667 -> 0.876 / 0.673, gray 0.840 / 0.647 ->
+    # 0.833 / 0.641; seeds 0-2: twice the resolution 0.880 / 0.676 level, every second frame 0.848
+    # / 0.647 -> 0.850 / 0.650, every third 0.831 / 0.635 -> 0.829 / 0.630
+    # (docs/accuracy-history.md, session 28).
     'correlation_jump_doubt_followed': True,
 }
 
