@@ -441,6 +441,59 @@ def test_learning_after_a_far_refine_of_the_same_image_reads_the_right_region():
     torch.testing.assert_close(first._scale.numerator, second._scale.numerator)
 
 
+def _after_an_occluder_pushed_the_box_off(first_share):
+    """The box's left edge after the filters learned 60 frames of their 40 x 30 target (left
+    edge at x = 80) with an occluder over its right part and the box pushed 6 px left, then
+    followed the unoccluded target for 50 frames, refining and learning each as the tracker
+    does, and the peak on the last one."""
+    image = _texture((160, 200), seed=3)
+    box = (80.0, 60.0, 40.0, 30.0)
+    config = CONFIG.replace(correlation_scale=False, correlation_first_share=first_share)
+    refiner = CorrelationRefiner(config, CPU)
+    refiner.initialize(image, box)
+    occluded = image.copy()
+    occluded[50:100, 105:140] = 128
+    current = (74.0, 60.0, 40.0, 30.0)
+    # 60 frames of it at the filters' learning rate, blended in one step.
+    refiner.learn(occluded, current, rate=1.0 - (1.0 - config.correlation_learning_rate) ** 60)
+    for _ in range(50):
+        refiner.start_frame()
+        outcome = refiner.refine(image, current, (box[2], box[3]))
+        current = outcome.box
+        refiner.learn(image, current)
+    return current[0], outcome.peak
+
+
+def test_a_kept_share_of_the_first_frame_pulls_a_drifted_box_back():
+    # A filter that learns every frame keeps the framing it learned while the occluder
+    # pushed the box off, and goes on learning it; one that keeps a quarter of the first
+    # frame's solution for good finds the target where it was framed first.
+    drifted, _ = _after_an_occluder_pushed_the_box_off(0.0)
+    pulled, peak = _after_an_occluder_pushed_the_box_off(0.25)
+    assert drifted == pytest.approx(74.0, abs=1.5)
+    assert pulled == pytest.approx(80.0, abs=1.5)
+    assert peak > 0.3
+
+
+def test_the_kept_share_places_the_box_but_the_rules_read_the_learned_filters_peak():
+    # The target changed since frame 1 (another texture in the box), and the filters learned
+    # it: frame 1's share matches nothing there. The peak the tracker's rules compare with the
+    # usual one stays the learned filter's, not one lowered by a share that matches nothing.
+    first, changed = _texture((160, 200), seed=5), _texture((160, 200), seed=6)
+    box = (80.0, 60.0, 40.0, 30.0)
+    outcomes = []
+    for share in (0.0, 0.25):
+        config = CONFIG.replace(correlation_scale=False, correlation_first_share=share)
+        refiner = CorrelationRefiner(config, CPU)
+        refiner.initialize(first, box)
+        refiner.learn(changed, box, rate=1.0 - (1.0 - config.correlation_learning_rate) ** 60)
+        refiner.start_frame()
+        outcomes.append(refiner.refine(changed, box, (box[2], box[3])))
+    alone, shared = outcomes
+    assert shared.box == pytest.approx(alone.box, abs=0.5)
+    assert shared.peak == pytest.approx(alone.peak, abs=1e-4)
+    assert alone.peak > 0.3
+
 def _target_over_still_scene(frame, step):
     """Frame `frame` of a low-contrast target moving `step` px a frame to the right in front
     of a still textured scene with a bright lamp, and its box (40 x 30). The target fills the

@@ -191,6 +191,14 @@ class TrackerConfig:
     correlation_learning_rate: float = _f(
         0.025, 'Weight of each learned frame in the filters (the rest is their past).',
         0.0, 1.0)
+    correlation_first_share: float = _f(
+        0.0, 'Share of the first frame\'s solution the translation filter keeps for good '
+        '(0 = none: its share fades by correlation_learning_rate with every learned frame). '
+        'The first box is the only appearance known to be the target; a filter that learns '
+        'every frame drifts with what it learned (a box pushed off by an occluder and learned '
+        'there stays off), and a kept share pulls it back where the target looks as it did. '
+        'It places the box only: the peak the other correlation_* rules compare with the '
+        'usual one is still the learned filter\'s.', 0.0, 1.0)
     correlation_max_shift: float = _f(
         0.25, 'Largest move of the estimate by the translation filter, as a fraction of the '
         'box size; a farther peak is distrusted and the CNN\'s centre kept.', 0.0, 2.0)

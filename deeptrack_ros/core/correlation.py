@@ -176,6 +176,14 @@ def _reach_mask(shape: tuple[int, int], fraction: float, device: torch.device,
     return axes[0][:, None] & axes[1][None, :]
 
 
+def _value_at_peak(values: torch.Tensor, response: torch.Tensor,
+                   allowed: torch.Tensor | None) -> float:
+    """`values` at the cell where `response` peaks (among the `allowed` cells)."""
+    searched = response if allowed is None else torch.where(
+        allowed, response, torch.full_like(response, -torch.inf))
+    return float(values.reshape(-1)[int(torch.argmax(searched))])
+
+
 def _gaussian_label(shape: tuple[int, ...], sigma: float, device: torch.device) -> torch.Tensor:
     """A Gaussian of the given deviation (cells) peaking at index 0 of every axis (circularly),
     so a response's argmax index is directly the displacement."""
@@ -194,13 +202,18 @@ class _Filter:
     """One multi-channel correlation filter in the Fourier domain, over the last `dims` axes
     of (C, ...) features: numerator A (C, ...) and denominator B (...), blended over frames."""
 
-    def __init__(self, label: torch.Tensor, window: torch.Tensor, regulariser: float) -> None:
+    def __init__(self, label: torch.Tensor, window: torch.Tensor, regulariser: float,
+                 first_share: float = 0.0) -> None:
         self.dims = tuple(range(-label.dim(), 0))
         self.label_f = torch.fft.fftn(label, dim=self.dims)
         self.window = window
         self.regulariser = regulariser
+        self.first_share = first_share
         self.numerator: torch.Tensor | None = None
         self.denominator: torch.Tensor | None = None
+        # The solution the filter was replaced by last (rate 1: the first frame), of which it
+        # keeps `first_share` whatever it learns after.
+        self._first: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def learn(self, features: torch.Tensor, rate: float) -> None:
         """Blend this sample's closed-form solution into the filter (rate 1 replaces it)."""
@@ -209,15 +222,22 @@ class _Filter:
         denominator = (spectrum.real ** 2 + spectrum.imag ** 2).sum(dim=0)
         if self.numerator is None or rate >= 1.0:
             self.numerator, self.denominator = numerator, denominator
+            self._first = (numerator, denominator)
         else:
             self.numerator = (1.0 - rate) * self.numerator + rate * numerator
             self.denominator = (1.0 - rate) * self.denominator + rate * denominator
 
-    def respond(self, features: torch.Tensor) -> torch.Tensor:
-        """The real correlation response to features of the filter's shape."""
+    def respond(self, features: torch.Tensor, with_first: bool = True) -> torch.Tensor:
+        """The real correlation response to features of the filter's shape; `with_first`
+        False leaves out the kept share of the first solution (the learned filter alone)."""
+        numerator, denominator = self.numerator, self.denominator
+        if with_first and self.first_share > 0 and self._first is not None:
+            share = self.first_share
+            numerator = (1.0 - share) * numerator + share * self._first[0]
+            denominator = (1.0 - share) * denominator + share * self._first[1]
         spectrum = torch.fft.fftn(features * self.window, dim=self.dims)
-        combined = (torch.conj(self.numerator) * spectrum).sum(dim=0)
-        return torch.fft.ifftn(combined / (self.denominator + self.regulariser),
+        combined = (torch.conj(numerator) * spectrum).sum(dim=0)
+        return torch.fft.ifftn(combined / (denominator + self.regulariser),
                                dim=self.dims).real
 
 
@@ -254,7 +274,7 @@ class CorrelationRefiner:
         rows, cols = _hann(self.cells[0], self.device), _hann(self.cells[1], self.device)
         window = rows[:, None] * cols[None, :]
         self._translation = _Filter(_gaussian_label(self.cells, sigma, self.device), window,
-                                    config.correlation_lambda)
+                                    config.correlation_lambda, config.correlation_first_share)
         self._reach = _reach_mask(self.cells, config.correlation_max_shift / pad, self.device)
         count = config.correlation_scales
         half = (count - 1) / 2.0
@@ -398,7 +418,13 @@ class CorrelationRefiner:
                 self.cells, config.correlation_max_shift / pad, self.device,
                 (moved[1] * self.cells[0] / (h * pad), moved[0] * self.cells[1] / (w * pad)))
         features = self._window_features(maps, region, cx, cy, w, h)
-        (dy_cells, dx_cells), peak = subcell_peak(self._translation.respond(features), allowed)
+        response = self._translation.respond(features)
+        (dy_cells, dx_cells), peak = subcell_peak(response, allowed)
+        if self._translation.first_share > 0:
+            # The first frame's share places the box; the peak the tracker's rules compare
+            # with the usual one is the learned filter's there, as without the share.
+            peak = _value_at_peak(self._translation.respond(features, with_first=False),
+                                  response, allowed)
         shift_x = dx_cells * w * pad / self.cells[1]
         shift_y = dy_cells * h * pad / self.cells[0]
         if allowed is not None:
