@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import signal
 import sys
 from collections.abc import Sequence as Seq
 from pathlib import Path
@@ -41,6 +42,10 @@ def main(argv: Seq[str] | None = None) -> int:
         print(f'{PROG}: error: {message}', file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        # Interrupted once is enough: a second SIGINT while the interpreter exits (a key held
+        # down, or one delivered twice through a library's chained handler) would otherwise
+        # kill it by the signal and lose the status below.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         print(f'{PROG}: interrupted; no output written', file=sys.stderr)
         return 130
 
