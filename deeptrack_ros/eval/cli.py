@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import signal
 import sys
 from collections.abc import Sequence as Seq
@@ -32,7 +33,8 @@ MIN_IMAGE_SCALE, MAX_IMAGE_SCALE = 0.1, 8.0
 
 
 def main(argv: Seq[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 ok, 2 bad input, 130 interrupted)."""
+    """Run the command line; returns the exit status (0 ok, 2 bad input). Interrupted
+    (Ctrl-C), it prints one line and ends the process with status 130 itself."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -42,12 +44,13 @@ def main(argv: Seq[str] | None = None) -> int:
         print(f'{PROG}: error: {message}', file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        # Interrupted once is enough: a second SIGINT while the interpreter exits (a key held
-        # down, or one delivered twice through a library's chained handler) would otherwise
-        # kill it by the signal and lose the status below.
+        # The partial output is already removed (see `staging`). Exit here: on the way out the
+        # interpreter runs the ROS libraries' shutdown hooks, which can deliver the SIGINT
+        # once more and end the process by the signal instead of this status.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        print(f'{PROG}: interrupted; no output written', file=sys.stderr)
-        return 130
+        print(f'{PROG}: interrupted; no output written', file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(130)
 
 
 def build_parser() -> argparse.ArgumentParser:
