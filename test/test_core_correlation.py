@@ -494,6 +494,7 @@ def test_the_kept_share_places_the_box_but_the_rules_read_the_learned_filters_pe
     assert shared.peak == pytest.approx(alone.peak, abs=1e-4)
     assert alone.peak > 0.3
 
+
 def _target_over_still_scene(frame, step):
     """Frame `frame` of a low-contrast target moving `step` px a frame to the right in front
     of a still textured scene with a bright lamp, and its box (40 x 30). The target fills the

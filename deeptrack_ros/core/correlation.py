@@ -227,15 +227,26 @@ class _Filter:
             self.numerator = (1.0 - rate) * self.numerator + rate * numerator
             self.denominator = (1.0 - rate) * self.denominator + rate * denominator
 
-    def respond(self, features: torch.Tensor, with_first: bool = True) -> torch.Tensor:
-        """The real correlation response to features of the filter's shape; `with_first`
-        False leaves out the kept share of the first solution (the learned filter alone)."""
-        numerator, denominator = self.numerator, self.denominator
-        if with_first and self.first_share > 0 and self._first is not None:
-            share = self.first_share
-            numerator = (1.0 - share) * numerator + share * self._first[0]
-            denominator = (1.0 - share) * denominator + share * self._first[1]
+    def respond(self, features: torch.Tensor) -> torch.Tensor:
+        """The real correlation response to features of the filter's shape (with the kept
+        share of the first solution, if any)."""
+        return self.respond_both(features)[0]
+
+    def respond_both(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The response with the kept share of the first solution and that of the learned
+        filter alone (the same tensor without a share). The features' spectrum is computed
+        once for both, since it is most of a response's cost."""
         spectrum = torch.fft.fftn(features * self.window, dim=self.dims)
+        learned = self._response(spectrum, self.numerator, self.denominator)
+        if self.first_share <= 0 or self._first is None:
+            return learned, learned
+        share = self.first_share
+        numerator = (1.0 - share) * self.numerator + share * self._first[0]
+        denominator = (1.0 - share) * self.denominator + share * self._first[1]
+        return self._response(spectrum, numerator, denominator), learned
+
+    def _response(self, spectrum: torch.Tensor, numerator: torch.Tensor,
+                  denominator: torch.Tensor) -> torch.Tensor:
         combined = (torch.conj(numerator) * spectrum).sum(dim=0)
         return torch.fft.ifftn(combined / (denominator + self.regulariser),
                                dim=self.dims).real
@@ -418,13 +429,12 @@ class CorrelationRefiner:
                 self.cells, config.correlation_max_shift / pad, self.device,
                 (moved[1] * self.cells[0] / (h * pad), moved[0] * self.cells[1] / (w * pad)))
         features = self._window_features(maps, region, cx, cy, w, h)
-        response = self._translation.respond(features)
+        response, learned = self._translation.respond_both(features)
         (dy_cells, dx_cells), peak = subcell_peak(response, allowed)
-        if self._translation.first_share > 0:
+        if learned is not response:
             # The first frame's share places the box; the peak the tracker's rules compare
             # with the usual one is the learned filter's there, as without the share.
-            peak = _value_at_peak(self._translation.respond(features, with_first=False),
-                                  response, allowed)
+            peak = _value_at_peak(learned, response, allowed)
         shift_x = dx_cells * w * pad / self.cells[1]
         shift_y = dy_cells * h * pad / self.cells[0]
         if allowed is not None:
