@@ -31,7 +31,7 @@ from deeptrack_ros.core.boxes import center_of
 from deeptrack_ros.core.config import TrackerConfig
 from deeptrack_ros.core.cues import (Region, central_differences, crop_patches, extract_region,
                                      luminance, sample_windows)
-from deeptrack_ros.core.peaks import subcell_peak
+from deeptrack_ros.core.peaks import peak_index, subcell_peak
 from deeptrack_ros.core.result import Box
 
 ORIENTATION_BINS = 9
@@ -174,14 +174,6 @@ def _reach_mask(shape: tuple[int, int], fraction: float, device: torch.device,
         offsets = torch.where(offsets > length // 2, offsets - length, offsets)
         axes.append((offsets + already).abs() <= fraction * length)
     return axes[0][:, None] & axes[1][None, :]
-
-
-def _value_at_peak(values: torch.Tensor, response: torch.Tensor,
-                   allowed: torch.Tensor | None) -> float:
-    """`values` at the cell where `response` peaks (among the `allowed` cells)."""
-    searched = response if allowed is None else torch.where(
-        allowed, response, torch.full_like(response, -torch.inf))
-    return float(values.reshape(-1)[int(torch.argmax(searched))])
 
 
 def _gaussian_label(shape: tuple[int, ...], sigma: float, device: torch.device) -> torch.Tensor:
@@ -434,7 +426,7 @@ class CorrelationRefiner:
         if learned is not response:
             # The first frame's share places the box; the peak the tracker's rules compare
             # with the usual one is the learned filter's there, as without the share.
-            peak = _value_at_peak(learned, response, allowed)
+            peak = float(learned.reshape(-1)[peak_index(response, allowed)])
         shift_x = dx_cells * w * pad / self.cells[1]
         shift_y = dy_cells * h * pad / self.cells[0]
         if allowed is not None:

@@ -11,6 +11,14 @@ import numpy as np
 import torch
 
 
+def peak_index(response: torch.Tensor, allowed: torch.Tensor | None = None) -> int:
+    """Flat index of the largest entry of `response` among the true entries of `allowed`
+    (a boolean mask of its shape; every entry without one)."""
+    searched = response if allowed is None else torch.where(
+        allowed, response, torch.full_like(response, -torch.inf))
+    return int(torch.argmax(searched))
+
+
 def subcell_peak(response: torch.Tensor,
                  allowed: torch.Tensor | None = None) -> tuple[list[float], float]:
     """Argmax of a real response with a parabola fitted through each axis's neighbours
@@ -18,9 +26,7 @@ def subcell_peak(response: torch.Tensor,
 
     `allowed` (a boolean mask of the response's shape) restricts the argmax to its true
     entries; the parabola still reads the neighbours' real values."""
-    searched = response if allowed is None else torch.where(
-        allowed, response, torch.full_like(response, -torch.inf))
-    flat_index = int(torch.argmax(searched))
+    flat_index = peak_index(response, allowed)
     index = np.unravel_index(flat_index, tuple(response.shape))
     peak = float(response.reshape(-1)[flat_index])
     displacement = []
